@@ -1,0 +1,266 @@
+//! The interface's two languages. Every visible string is a [`Msg`]; [`Msg::text`] gives it
+//! in English or Chinese. The language comes from the `qc_lang` cookie, else the browser's
+//! `Accept-Language`; the server renders it into `<html lang>` and the browser reads it back
+//! from there when hydrating, so both sides always agree.
+use leptos::prelude::*;
+
+use crate::error::{ApiError, ErrorCode};
+
+/// The cookie that remembers the chosen language.
+pub const LANG_COOKIE: &str = "qc_lang";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    Zh,
+}
+
+impl Lang {
+    /// The BCP 47 tag written into `<html lang>`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh-CN",
+        }
+    }
+
+    /// The short code stored in the cookie.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+
+    /// Reads a cookie code or a language tag ("zh", "zh-CN", "en-GB", ...).
+    pub fn parse(value: &str) -> Option<Lang> {
+        let value = value.trim().to_ascii_lowercase();
+        if value.starts_with("zh") {
+            Some(Lang::Zh)
+        } else if value.starts_with("en") {
+            Some(Lang::En)
+        } else {
+            None
+        }
+    }
+
+    /// The first supported language of an `Accept-Language` header, by quality.
+    pub fn from_accept_language(header: &str) -> Option<Lang> {
+        let mut choices: Vec<(f32, Lang)> = header
+            .split(',')
+            .filter_map(|part| {
+                let mut it = part.split(';');
+                let lang = Lang::parse(it.next()?)?;
+                let q = it
+                    .find_map(|p| p.trim().strip_prefix("q="))
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                Some((q, lang))
+            })
+            .collect();
+        choices.sort_by(|a, b| b.0.total_cmp(&a.0));
+        choices.first().map(|c| c.1)
+    }
+}
+
+macro_rules! messages {
+    ($($key:ident => $en:literal, $zh:literal;)*) => {
+        /// Every string the interface shows.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Msg { $($key),* }
+
+        impl Msg {
+            pub fn text(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $((Msg::$key, Lang::En) => $en, (Msg::$key, Lang::Zh) => $zh,)*
+                }
+            }
+        }
+    };
+}
+
+messages! {
+    AppName => "quick-chat", "快聊";
+    Tagline => "Chat, share and call with the people you know.", "与熟悉的人聊天、分享和通话。";
+    Login => "Log in", "登录";
+    LoggingIn => "Logging in…", "正在登录…";
+    Register => "Create account", "注册";
+    Registering => "Creating account…", "正在注册…";
+    Username => "Username", "用户名";
+    UsernameHint => "3–32 letters, digits or _", "3–32 个字母、数字或下划线";
+    Nickname => "Nickname", "昵称";
+    Password => "Password", "密码";
+    PasswordHint => "At least 8 characters", "至少 8 个字符";
+    NoAccount => "No account yet?", "还没有账号？";
+    HaveAccount => "Already have an account?", "已有账号？";
+    Chats => "Chats", "消息";
+    Contacts => "Contacts", "通讯录";
+    Me => "Me", "我";
+    Search => "Search", "搜索";
+    NoChats => "No conversations yet", "还没有会话";
+    NoChatsHint => "Add a friend in Contacts to start chatting.", "在通讯录中添加好友即可开始聊天。";
+    NoContacts => "No contacts yet", "还没有联系人";
+    NoContactsHint => "Friends and groups you join will appear here.", "你的好友和加入的群组会显示在这里。";
+    PickChat => "Select a conversation to start messaging", "选择一个会话开始聊天";
+    PickContact => "Select a contact to see their card", "选择联系人查看名片";
+    Profile => "Profile", "个人资料";
+    EditProfile => "Edit profile", "编辑资料";
+    Gender => "Gender", "性别";
+    GenderUnspecified => "Not set", "未设置";
+    GenderMale => "Male", "男";
+    GenderFemale => "Female", "女";
+    Signature => "Signature", "个性签名";
+    SignatureEmpty => "No signature yet", "还没有个性签名";
+    Mobile => "Mobile", "手机号";
+    Save => "Save", "保存";
+    Saving => "Saving…", "正在保存…";
+    Saved => "Saved", "已保存";
+    ChangePassword => "Change password", "修改密码";
+    CurrentPassword => "Current password", "当前密码";
+    NewPassword => "New password", "新密码";
+    ConfirmPassword => "Confirm new password", "确认新密码";
+    PasswordsDiffer => "The two new passwords do not match.", "两次输入的新密码不一致。";
+    PasswordChanged => "Password changed. Your other devices have been signed out.", "密码已修改，其他设备已退出登录。";
+    Language => "Language", "语言";
+    LanguageHint => "The interface language on this browser.", "此浏览器上的界面语言。";
+    Logout => "Log out", "退出登录";
+    Back => "Back", "返回";
+    Loading => "Loading…", "加载中…";
+    NotFound => "Page not found", "页面不存在";
+    GoHome => "Go to quick-chat", "返回快聊";
+    Joined => "Joined", "注册于";
+    ErrBadRequest => "The request was not understood.", "请求格式有误。";
+    ErrInvalidField => "Please check this field.", "请检查填写的内容。";
+    ErrTooLarge => "That is too large.", "内容过大。";
+    ErrUnauthorized => "Please log in again.", "请重新登录。";
+    ErrInvalidCredentials => "The username or password is incorrect.", "用户名或密码错误。";
+    ErrWrongPassword => "The current password is incorrect.", "当前密码不正确。";
+    ErrBanned => "This account has been suspended.", "该账号已被停用。";
+    ErrForbidden => "You are not allowed to do that.", "你没有权限执行此操作。";
+    ErrNotFound => "Not found.", "未找到。";
+    ErrUsernameTaken => "This username is already taken.", "该用户名已被占用。";
+    ErrConflict => "That conflicts with a recent change. Please reload.", "与最近的修改冲突，请刷新后重试。";
+    ErrTooMany => "Too many attempts. Please wait a moment and try again.", "尝试次数过多，请稍后再试。";
+    ErrUnavailable => "The server is busy. Please try again.", "服务器繁忙，请重试。";
+    ErrInternal => "Something went wrong. Please try again.", "出错了，请重试。";
+    ErrNetwork => "Cannot reach the server. Check your connection.", "无法连接服务器，请检查网络。";
+}
+
+impl Msg {
+    /// The localized sentence for an API error code.
+    pub fn for_error(code: ErrorCode) -> Msg {
+        match code {
+            ErrorCode::BadRequest => Msg::ErrBadRequest,
+            ErrorCode::InvalidField => Msg::ErrInvalidField,
+            ErrorCode::PayloadTooLarge => Msg::ErrTooLarge,
+            ErrorCode::Unauthorized => Msg::ErrUnauthorized,
+            ErrorCode::InvalidCredentials => Msg::ErrInvalidCredentials,
+            ErrorCode::WrongPassword => Msg::ErrWrongPassword,
+            ErrorCode::AccountBanned => Msg::ErrBanned,
+            ErrorCode::Forbidden => Msg::ErrForbidden,
+            ErrorCode::NotFound => Msg::ErrNotFound,
+            ErrorCode::UsernameTaken => Msg::ErrUsernameTaken,
+            ErrorCode::Conflict => Msg::ErrConflict,
+            ErrorCode::TooManyRequests => Msg::ErrTooMany,
+            ErrorCode::Unavailable => Msg::ErrUnavailable,
+            ErrorCode::Network => Msg::ErrNetwork,
+            ErrorCode::Internal | ErrorCode::Unknown => Msg::ErrInternal,
+        }
+    }
+}
+
+/// The language in use, provided as context by the app root.
+#[derive(Debug, Clone, Copy)]
+pub struct I18n {
+    pub lang: RwSignal<Lang>,
+}
+
+impl I18n {
+    pub fn t(self, msg: Msg) -> &'static str {
+        msg.text(self.lang.get())
+    }
+
+    /// An error as the user should read it. Field errors keep the server's precise sentence
+    /// in English; in Chinese they fall back to the general hint for the code.
+    pub fn error(self, err: &ApiError) -> String {
+        let lang = self.lang.get();
+        match (err.code, lang) {
+            (ErrorCode::InvalidField, Lang::En) => err.message.clone(),
+            (ErrorCode::TooManyRequests, _) => match err.retry_after {
+                Some(s) if lang == Lang::Zh => format!("尝试次数过多，请在 {s} 秒后再试。"),
+                Some(s) => format!("Too many attempts. Please try again in {s} seconds."),
+                None => Msg::ErrTooMany.text(lang).to_owned(),
+            },
+            (code, _) => Msg::for_error(code).text(lang).to_owned(),
+        }
+    }
+
+    /// Switches the language and remembers it in a cookie for a year.
+    pub fn set(self, lang: Lang) {
+        self.lang.set(lang);
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            if let Some(doc) = web_sys::window().and_then(|w| w.document())
+                && let Ok(html) = doc.dyn_into::<web_sys::HtmlDocument>()
+            {
+                let _ = html.set_cookie(&format!(
+                    "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+                    lang.code()
+                ));
+            }
+        }
+    }
+}
+
+/// The [`I18n`] of the app.
+pub fn use_i18n() -> I18n {
+    use_context::<I18n>().unwrap_or_else(|| I18n { lang: RwSignal::new(Lang::En) })
+}
+
+/// The language for the page being served: the cookie, else `Accept-Language`, else English.
+#[cfg(feature = "ssr")]
+pub fn request_lang() -> Lang {
+    let Some(parts) = use_context::<http::request::Parts>() else { return Lang::En };
+    if let Some(lang) =
+        crate::ssr::auth::cookie_value(&parts.headers, LANG_COOKIE).and_then(|c| Lang::parse(&c))
+    {
+        return lang;
+    }
+    parts
+        .headers
+        .get(http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Lang::from_accept_language)
+        .unwrap_or_default()
+}
+
+/// The language the server rendered, read back from `<html lang>` while hydrating.
+#[cfg(not(feature = "ssr"))]
+pub fn request_lang() -> Lang {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+            .and_then(|e| e.get_attribute("lang"))
+            .and_then(|l| Lang::parse(&l))
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    Lang::En
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_prefers_the_highest_quality_supported_tag() {
+        assert_eq!(Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"), Some(Lang::Zh));
+        assert_eq!(Lang::from_accept_language("fr-FR, en;q=0.5, zh;q=0.4"), Some(Lang::En));
+        assert_eq!(Lang::from_accept_language("de"), None);
+        assert_eq!(Lang::from_accept_language("en;q=0.2, zh-TW;q=0.9"), Some(Lang::Zh));
+    }
+}

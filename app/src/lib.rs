@@ -1,0 +1,80 @@
+//! quick-chat's application crate: the components, the server functions (the HTTP API) and
+//! the types both sides share. With `ssr` it also holds the server-side services (`ssr`);
+//! with `hydrate` it is compiled to WASM by the `frontend` crate. Never both at once.
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod error;
+pub mod i18n;
+pub mod model;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+mod ui;
+pub mod validate;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Html, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+use crate::i18n::{request_lang, I18n, Msg};
+use crate::ui::auth_pages::{LoginPage, RegisterPage};
+use crate::ui::me::{LanguageEditor, MeView, PasswordEditor, ProfileEditor};
+use crate::ui::shell::{ChatsView, ContactsView, NotFound, Shell};
+
+/// Every page renders completely before it is sent, so the session guards can answer with a
+/// real HTTP redirect (the pages must work without JavaScript).
+const ASYNC: SsrMode = SsrMode::Async;
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html>
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The application root: language, session, routes.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let i18n = I18n { lang: RwSignal::new(request_lang()) };
+    provide_context(i18n);
+    ui::provide_auth();
+
+    view! {
+        <Html attr:lang=move || i18n.lang.get().tag()/>
+        <Stylesheet id="leptos" href="/pkg/quick-chat.css"/>
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
+        <Meta name="color-scheme" content="light"/>
+        <Title text=move || i18n.t(Msg::AppName)/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=LoginPage ssr=ASYNC/>
+                <Route path=path!("/register") view=RegisterPage ssr=ASYNC/>
+                <ParentRoute path=path!("") view=Shell ssr=ASYNC>
+                    <Route path=path!("") view=|| view! { <Redirect path="/chats"/> } ssr=ASYNC/>
+                    <Route path=path!("chats") view=ChatsView ssr=ASYNC/>
+                    <Route path=path!("contacts") view=ContactsView ssr=ASYNC/>
+                    <ParentRoute path=path!("me") view=MeView ssr=ASYNC>
+                        <Route path=path!("") view=ProfileEditor ssr=ASYNC/>
+                        <Route path=path!("profile") view=ProfileEditor ssr=ASYNC/>
+                        <Route path=path!("password") view=PasswordEditor ssr=ASYNC/>
+                        <Route path=path!("language") view=LanguageEditor ssr=ASYNC/>
+                    </ParentRoute>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

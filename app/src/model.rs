@@ -1,0 +1,98 @@
+//! Types shared by the server and the browser: what the API answers.
+use serde::{Deserialize, Serialize};
+
+/// A user's gender as they chose to state it on their profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gender {
+    #[default]
+    Unspecified,
+    Male,
+    Female,
+}
+
+impl Gender {
+    pub const ALL: [Gender; 3] = [Gender::Unspecified, Gender::Male, Gender::Female];
+
+    pub fn as_i16(self) -> i16 {
+        match self {
+            Gender::Unspecified => 0,
+            Gender::Male => 1,
+            Gender::Female => 2,
+        }
+    }
+
+    pub fn from_i16(value: i16) -> Self {
+        match value {
+            1 => Gender::Male,
+            2 => Gender::Female,
+            _ => Gender::Unspecified,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gender::Unspecified => "unspecified",
+            Gender::Male => "male",
+            Gender::Female => "female",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == value)
+    }
+}
+
+/// What an account may do: the seed's normal / banned / admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    #[default]
+    Normal,
+    Banned,
+    Admin,
+}
+
+impl Role {
+    pub fn as_i16(self) -> i16 {
+        match self {
+            Role::Normal => 0,
+            Role::Banned => 1,
+            Role::Admin => 2,
+        }
+    }
+
+    pub fn from_i16(value: i16) -> Self {
+        match value {
+            1 => Role::Banned,
+            2 => Role::Admin,
+            _ => Role::Normal,
+        }
+    }
+}
+
+/// The signed-in user's own profile, as `user/me` answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserProfile {
+    pub id: String,
+    pub username: String,
+    pub nickname: String,
+    pub gender: Gender,
+    pub signature: String,
+    pub mobile: String,
+    pub avatar: String,
+    pub role: Role,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// Field limits, checked by the browser before sending and by the server again.
+pub mod limits {
+    pub const USERNAME_MIN: usize = 3;
+    pub const USERNAME_MAX: usize = 32;
+    pub const NICKNAME_MAX: usize = 32;
+    pub const PASSWORD_MIN: usize = 8;
+    pub const PASSWORD_MAX: usize = 128;
+    pub const SIGNATURE_MAX: usize = 100;
+    pub const MOBILE_MAX: usize = 20;
+}

@@ -1,0 +1,204 @@
+//! Who is asking: the session cookie, the [`CurrentUser`] extractor, password hashing.
+//!
+//! The client never tells the server who it is; the session does. Server functions call
+//! [`current_user`]; axum handlers (the WebSocket upgrade) take `CurrentUser` as an extractor.
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use base64::Engine;
+use http::request::Parts;
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+
+use super::entity::user_base;
+use super::AppCore;
+use crate::error::ApiError;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "qc_session";
+
+/// The signed-in user behind a request.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: user_base::Model,
+    /// The id (token hash) of the session that authenticated this request.
+    pub session_id: String,
+}
+
+impl CurrentUser {
+    pub fn id(&self) -> uuid::Uuid {
+        self.user.id
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let core = parts
+            .extensions
+            .get::<Arc<AppCore>>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("AppCore missing from request extensions"))?;
+        let token = cookie_value(&parts.headers, SESSION_COOKIE).ok_or_else(ApiError::unauthorized)?;
+        super::accounts::authenticate(&core, &token).await
+    }
+}
+
+/// The caller of the current server function, or 401.
+pub async fn current_user() -> Result<CurrentUser, ApiError> {
+    let mut parts = leptos::prelude::use_context::<Parts>()
+        .ok_or_else(|| ApiError::internal("request parts missing"))?;
+    CurrentUser::from_request_parts(&mut parts, &()).await
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The `Set-Cookie` value that stores a session token.
+pub fn session_cookie(token: &str, core: &AppCore) -> String {
+    let secure = if core.settings.cookie_secure { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        core.settings.session_ttl.as_secs()
+    )
+}
+
+/// The `Set-Cookie` value that deletes the session cookie.
+pub fn clear_session_cookie(core: &AppCore) -> String {
+    let secure = if core.settings.cookie_secure { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+}
+
+/// Adds a `Set-Cookie` header to the server function's response.
+pub fn set_cookie(value: &str) {
+    if let (Some(res), Ok(value)) = (
+        leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
+        http::HeaderValue::from_str(value),
+    ) {
+        res.append_header(http::header::SET_COOKIE, value);
+    }
+}
+
+/// A fresh random session token (256 bits, base64url) and the hash stored for it.
+pub fn new_session_token() -> Result<(String, String), ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let id = token_hash(&token);
+    Ok((token, id))
+}
+
+/// The session id for a token: hex SHA-256, so a leaked table does not leak live cookies.
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hashes a password with argon2id on the blocking pool (it is deliberately slow).
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).map_err(ApiError::internal)?;
+        let salt = SaltString::encode_b64(&salt).map_err(ApiError::internal)?;
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(ApiError::internal)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// Checks a password against a stored hash, or against a dummy hash when there is no
+/// account, so that both cases take the same time and reveal nothing.
+pub async fn verify_password(password: String, stored: Option<String>) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let stored = match stored {
+            Some(s) => s,
+            None => dummy_hash()?.to_owned(),
+        };
+        let parsed = PasswordHash::new(&stored).map_err(ApiError::internal)?;
+        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+fn dummy_hash() -> Result<&'static str, ApiError> {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    if let Some(h) = DUMMY.get() {
+        return Ok(h);
+    }
+    let salt = SaltString::encode_b64(b"quick-chat-dummy").map_err(ApiError::internal)?;
+    let hash = Argon2::default()
+        .hash_password(b"no such account", &salt)
+        .map_err(ApiError::internal)?
+        .to_string();
+    Ok(DUMMY.get_or_init(|| hash))
+}
+
+/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when the
+/// operator said a trusted proxy sits in front.
+pub fn client_ip(parts: &Parts, trust_proxy_headers: bool) -> String {
+    if trust_proxy_headers
+        && let Some(forwarded) = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+    {
+        return forwarded.trim().to_owned();
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The request's `User-Agent`, cut to what the session table keeps.
+pub fn user_agent(parts: &Parts) -> String {
+    parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(255)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::COOKIE, "a=1; qc_session=tok; b=2".parse().unwrap());
+        assert_eq!(cookie_value(&headers, SESSION_COOKIE).as_deref(), Some("tok"));
+        assert_eq!(cookie_value(&headers, "missing"), None);
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let (t1, h1) = new_session_token().unwrap();
+        let (t2, _) = new_session_token().unwrap();
+        assert_ne!(t1, t2);
+        assert_eq!(h1, token_hash(&t1));
+        assert_eq!(h1.len(), 64);
+    }
+}

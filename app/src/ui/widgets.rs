@@ -1,0 +1,122 @@
+//! Small pieces used across views: avatars, icons, error and status lines.
+use leptos::prelude::*;
+
+use crate::error::ApiError;
+use crate::i18n::use_i18n;
+
+/// Background colours for initials avatars, picked by a stable hash of the name.
+const AVATAR_COLOURS: [&str; 8] =
+    ["#4f7cff", "#2fb380", "#f2994a", "#eb5757", "#9b51e0", "#2d9cdb", "#219653", "#bb6bd9"];
+
+fn colour_for(seed: &str) -> &'static str {
+    let hash = seed.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    AVATAR_COLOURS[hash as usize % AVATAR_COLOURS.len()]
+}
+
+/// The first letter of the nickname (or username) in upper case.
+fn initials(name: &str) -> String {
+    name.chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_else(|| "?".into())
+}
+
+/// A round avatar: the picture when there is one, else coloured initials.
+#[component]
+pub fn Avatar(
+    #[prop(into)] name: Signal<String>,
+    #[prop(into)] seed: Signal<String>,
+    #[prop(into, optional)] url: Signal<String>,
+    #[prop(default = "md")] size: &'static str,
+) -> impl IntoView {
+    view! {
+        <span
+            class=format!("avatar avatar-{size}")
+            style:background-color=move || colour_for(&seed.get())
+            aria-hidden="true"
+        >
+            {move || {
+                let src = url.get();
+                if src.is_empty() {
+                    initials(&name.get()).into_any()
+                } else {
+                    view! { <img src=src alt=""/> }.into_any()
+                }
+            }}
+        </span>
+    }
+}
+
+/// Shows an API error in the current language, or nothing.
+#[component]
+pub fn ErrorNote(#[prop(into)] error: Signal<Option<ApiError>>) -> impl IntoView {
+    let i18n = use_i18n();
+    move || {
+        error.get().map(|err| {
+            view! {
+                <p class="note note-error" role="alert" data-code=err.code.as_str()>
+                    {i18n.error(&err)}
+                </p>
+            }
+        })
+    }
+}
+
+/// The name of a navigation icon.
+#[derive(Clone, Copy)]
+pub enum Icon {
+    Chats,
+    Contacts,
+    Me,
+    Back,
+    Search,
+}
+
+/// An inline SVG icon (stroke drawn in `currentColor`).
+#[component]
+pub fn IconSvg(icon: Icon) -> impl IntoView {
+    let path = match icon {
+        Icon::Chats => "M4 5h16v11H8l-4 4z",
+        Icon::Contacts => "M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zm-7 8c0-3.3 3.1-6 7-6s7 2.7 7 6",
+        Icon::Me => "M12 3l2.5 5 5.5.8-4 3.9.9 5.5L12 15.6 7.1 18.2l.9-5.5-4-3.9 5.5-.8z",
+        Icon::Back => "M15 5l-7 7 7 7",
+        Icon::Search => "M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14zm5-2l4 4",
+    };
+    view! {
+        <svg class="icon" viewBox="0 0 24 24" aria-hidden="true">
+            <path d=path/>
+        </svg>
+    }
+}
+
+/// A date as `YYYY-MM-DD` in UTC, computed the same way on server and browser.
+pub fn format_date(unix_ms: i64) -> String {
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let days = unix_ms.div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_civil_utc_dates() {
+        assert_eq!(format_date(0), "1970-01-01");
+        assert_eq!(format_date(1_796_256_000_000), "2026-12-01");
+        assert_eq!(format_date(951_782_400_000), "2000-02-29");
+    }
+
+    #[test]
+    fn initials_use_the_first_character() {
+        assert_eq!(initials("alice"), "A");
+        assert_eq!(initials("张三"), "张");
+        assert_eq!(initials(""), "?");
+    }
+}

@@ -1,0 +1,135 @@
+//! The server's typed configuration: defaults, then an optional TOML file, then environment
+//! variables (each key's upper-case name). Every key is listed with its default in README.md.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables read into [`Config`]; TOML keys are the same names in lower case.
+pub const ENV_KEYS: &[&str] = &[
+    "BIND_ADDR",
+    "DATABASE_URL",
+    "DATA_DIR",
+    "COOKIE_SECURE",
+    "SESSION_TTL_SECS",
+    "LOG_LEVEL",
+    "LOGIN_MAX_FAILURES",
+    "LOGIN_MAX_FAILURES_PER_IP",
+    "LOGIN_WINDOW_SECS",
+    "TRUST_PROXY_HEADERS",
+    "MAX_BODY_BYTES",
+    "DB_MAX_CONNECTIONS",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on. Unset: cargo-leptos's `LEPTOS_SITE_ADDR`, else 127.0.0.1:3000.
+    pub bind_addr: Option<SocketAddr>,
+    /// Unset: a SQLite file `quick-chat.db` in `data_dir`, created on first start.
+    pub database_url: Option<String>,
+    /// Where the SQLite file (and later uploads) live; created if missing.
+    pub data_dir: PathBuf,
+    /// Mark the session cookie `Secure` (turn on when serving over HTTPS).
+    pub cookie_secure: bool,
+    /// How long a login lasts, in seconds.
+    pub session_ttl_secs: u64,
+    /// `tracing` filter when `RUST_LOG` is not set, e.g. `info` or `quick_chat=debug`.
+    pub log_level: String,
+    /// Failed logins per username within the window before HTTP 429.
+    pub login_max_failures: u32,
+    /// Failed logins per client address within the window before HTTP 429.
+    pub login_max_failures_per_ip: u32,
+    pub login_window_secs: u64,
+    /// Trust `X-Forwarded-For` for the client address (only behind your own proxy).
+    pub trust_proxy_headers: bool,
+    /// Largest API request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Database connection pool size.
+    pub db_max_connections: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind_addr: None,
+            database_url: None,
+            data_dir: PathBuf::from("data"),
+            cookie_secure: false,
+            session_ttl_secs: 30 * 24 * 3600,
+            log_level: "info".into(),
+            login_max_failures: 5,
+            login_max_failures_per_ip: 20,
+            login_window_secs: 15 * 60,
+            trust_proxy_headers: false,
+            max_body_bytes: 64 * 1024,
+            db_max_connections: 16,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the configuration: `QC_CONFIG` names a TOML file (default `quick-chat.toml`
+    /// if present), then the environment overrides.
+    pub fn load() -> Result<Self, Box<figment::Error>> {
+        let file = std::env::var("QC_CONFIG").unwrap_or_else(|_| "quick-chat.toml".into());
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::raw().only(ENV_KEYS))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("quick-chat.db").display())
+        })
+    }
+
+    /// What the request handlers need of this configuration.
+    pub fn settings(&self) -> app::ssr::Settings {
+        app::ssr::Settings {
+            cookie_secure: self.cookie_secure,
+            session_ttl: Duration::from_secs(self.session_ttl_secs),
+            login_max_failures_per_user: self.login_max_failures,
+            login_max_failures_per_ip: self.login_max_failures_per_ip,
+            login_window: Duration::from_secs(self.login_window_secs),
+            trust_proxy_headers: self.trust_proxy_headers,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("COOKIE_SECURE", "true");
+            jail.set_env("SESSION_TTL_SECS", "60");
+            jail.set_env("DATA_DIR", "/tmp/qc");
+            let config = Config::load().map_err(|e| e.to_string())?;
+            assert!(config.cookie_secure);
+            assert_eq!(config.session_ttl_secs, 60);
+            assert_eq!(config.database_url(), "sqlite:///tmp/qc/quick-chat.db?mode=rwc");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_toml_file_sets_values_the_environment_can_override() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("quick-chat.toml", "log_level = \"debug\"\nlogin_max_failures = 3\n")?;
+            jail.set_env("LOGIN_MAX_FAILURES", "9");
+            let config = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(config.log_level, "debug");
+            assert_eq!(config.login_max_failures, 9);
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,121 @@
+//! The quick-chat server: builds the axum router (SSR pages, the `/api/v1` server functions,
+//! health check) around one [`AppCore`]. `main.rs` runs it; the integration tests start it on
+//! port 0 against a fresh database.
+pub mod config;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use app::error::{ApiError, ErrorCode};
+use app::ssr::AppCore;
+use app::{shell, App};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Extension};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+
+/// The error bodies of server functions are at most this large; bigger ones are left alone.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Opens the database (creating the SQLite file's directory) and applies every migration.
+pub async fn open_database(config: &Config) -> Result<DatabaseConnection, sea_orm::DbErr> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            sea_orm::DbErr::Custom(format!("cannot create {}: {e}", config.data_dir.display()))
+        })?;
+    }
+    let mut options = ConnectOptions::new(url);
+    options.max_connections(config.db_max_connections).sqlx_logging(false);
+    let db = Database::connect(options).await?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        // WAL lets readers proceed during a write; the busy timeout queues writers instead of
+        // failing them at once.
+        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;").await?;
+    }
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// The Leptos options: cargo-leptos's environment when present, else quick-chat's defaults.
+pub fn leptos_options() -> LeptosOptions {
+    let mut options = get_configuration(None)
+        .map(|c| c.leptos_options)
+        .unwrap_or_else(|_| LeptosOptions::builder().output_name("quick-chat").build());
+    if options.output_name.is_empty() {
+        options.output_name = "quick-chat".into();
+    }
+    options
+}
+
+/// The whole HTTP surface of one server process.
+pub fn router(core: Arc<AppCore>, options: LeptosOptions, max_body_bytes: usize) -> Router {
+    let routes = generate_route_list(App);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .leptos_routes(&options, routes, {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .route("/api/{*rest}", any(unknown_api))
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .with_state(options)
+        .layer(axum::middleware::map_response(api_error_status))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(Extension(core))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Serves `router` on `listener` until the process ends, with peer addresses available to
+/// handlers (the login throttle counts per address).
+pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await
+}
+
+/// `GET /healthz`: 200 when the database answers, 503 otherwise.
+async fn healthz(Extension(core): Extension<Arc<AppCore>>) -> Response {
+    match core.db.ping().await {
+        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response(),
+        Err(err) => {
+            tracing::warn!(%err, "health check failed");
+            ApiError::new(ErrorCode::Unavailable, "The database is not answering.").into_response()
+        }
+    }
+}
+
+/// Any `/api/...` path that is not a server function.
+async fn unknown_api() -> Response {
+    ApiError::not_found("There is no API endpoint at this path.").into_response()
+}
+
+/// Server functions answer every error with status 500 and the [`ApiError`] as body; this
+/// gives each the status of its code (and `Retry-After` when it has one), in one place.
+async fn api_error_status(response: Response) -> Response {
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key("serverfnerror")
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, ERROR_BODY_LIMIT).await else {
+        return ApiError::internal("unreadable server function error body").into_response();
+    };
+    if let Ok(err) = serde_json::from_slice::<ApiError>(&bytes) {
+        parts.status = StatusCode::from_u16(err.code.status()).unwrap_or(parts.status);
+        if let Some(secs) = err.retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            parts.headers.insert(axum::http::header::RETRY_AFTER, value);
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}

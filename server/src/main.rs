@@ -1,0 +1,54 @@
+//! `server`: reads the configuration, opens and migrates the database, serves quick-chat.
+use std::process::ExitCode;
+
+use server::{leptos_options, open_database, router, serve, Config};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("quick-chat: invalid configuration: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    let db = match open_database(&config).await {
+        Ok(db) => db,
+        Err(err) => {
+            tracing::error!(%err, url = %redact(&config.database_url()), "cannot open the database");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = leptos_options();
+    let addr = config.bind_addr.unwrap_or(options.site_addr);
+    let core = app::ssr::AppCore::new(db, config.settings());
+    let app = router(core, options, config.max_body_bytes);
+
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(err) => {
+            tracing::error!(%err, %addr, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!("quick-chat listening on http://{addr}");
+    if let Err(err) = serve(listener, app).await {
+        tracing::error!(%err, "server stopped");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// The database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
