@@ -3,9 +3,9 @@
 //! Each [`ErrorCode`] is a stable machine code with one HTTP status ([`ErrorCode::status`]);
 //! the server's API layer maps status codes from here and nowhere else. `message` is a human
 //! sentence that is safe to show; internal detail (SQL errors, I/O) goes to the server log only.
-use serde::{Deserialize, Serialize};
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
 
 /// A stable, snake_case error code. Clients branch on this, never on `message`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -101,16 +101,27 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), field: None, retry_after: None }
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
     }
 
     /// A field that failed validation.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self { field: Some(field.to_owned()), ..Self::new(ErrorCode::InvalidField, message) }
+        Self {
+            field: Some(field.to_owned()),
+            ..Self::new(ErrorCode::InvalidField, message)
+        }
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(ErrorCode::Unauthorized, "You are not logged in, or your session has ended.")
+        Self::new(
+            ErrorCode::Unauthorized,
+            "You are not logged in, or your session has ended.",
+        )
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -128,14 +139,20 @@ impl ApiError {
     pub fn too_many(retry_after: u64) -> Self {
         Self {
             retry_after: Some(retry_after.max(1)),
-            ..Self::new(ErrorCode::TooManyRequests, "Too many attempts. Please wait and try again.")
+            ..Self::new(
+                ErrorCode::TooManyRequests,
+                "Too many attempts. Please wait and try again.",
+            )
         }
     }
 
     /// An unexpected failure: the detail is logged, the client sees a generic sentence.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");
-        Self::new(ErrorCode::Internal, "Something went wrong on the server. Please try again.")
+        Self::new(
+            ErrorCode::Internal,
+            "Something went wrong on the server. Please try again.",
+        )
     }
 }
 
@@ -144,18 +161,21 @@ impl FromServerFnError for ApiError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Args(detail) | ServerFnErrorErr::MissingArg(detail) => {
-                Self::new(ErrorCode::BadRequest, format!("The request body is not valid: {detail}"))
-            }
+            ServerFnErrorErr::Args(detail) | ServerFnErrorErr::MissingArg(detail) => Self::new(
+                ErrorCode::BadRequest,
+                format!("The request body is not valid: {detail}"),
+            ),
             ServerFnErrorErr::Deserialization(detail) if detail.contains("length limit") => {
                 Self::new(ErrorCode::PayloadTooLarge, "The request body is too large.")
             }
-            ServerFnErrorErr::Deserialization(detail) if cfg!(feature = "ssr") => {
-                Self::new(ErrorCode::BadRequest, format!("The request body could not be read: {detail}"))
-            }
-            ServerFnErrorErr::Request(detail) => {
-                Self::new(ErrorCode::Network, format!("Could not reach the server: {detail}"))
-            }
+            ServerFnErrorErr::Deserialization(detail) if cfg!(feature = "ssr") => Self::new(
+                ErrorCode::BadRequest,
+                format!("The request body could not be read: {detail}"),
+            ),
+            ServerFnErrorErr::Request(detail) => Self::new(
+                ErrorCode::Network,
+                format!("Could not reach the server: {detail}"),
+            ),
             other => Self::internal(other),
         }
     }

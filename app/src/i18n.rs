@@ -216,13 +216,17 @@ impl I18n {
 
 /// The [`I18n`] of the app.
 pub fn use_i18n() -> I18n {
-    use_context::<I18n>().unwrap_or_else(|| I18n { lang: RwSignal::new(Lang::En) })
+    use_context::<I18n>().unwrap_or_else(|| I18n {
+        lang: RwSignal::new(Lang::En),
+    })
 }
 
 /// The language for the page being served: the cookie, else `Accept-Language`, else English.
 #[cfg(feature = "ssr")]
 pub fn request_lang() -> Lang {
-    let Some(parts) = use_context::<http::request::Parts>() else { return Lang::En };
+    let Some(parts) = use_context::<http::request::Parts>() else {
+        return Lang::En;
+    };
     if let Some(lang) =
         crate::ssr::auth::cookie_value(&parts.headers, LANG_COOKIE).and_then(|c| Lang::parse(&c))
     {
@@ -258,9 +262,18 @@ mod tests {
 
     #[test]
     fn accept_language_prefers_the_highest_quality_supported_tag() {
-        assert_eq!(Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"), Some(Lang::Zh));
-        assert_eq!(Lang::from_accept_language("fr-FR, en;q=0.5, zh;q=0.4"), Some(Lang::En));
+        assert_eq!(
+            Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"),
+            Some(Lang::Zh)
+        );
+        assert_eq!(
+            Lang::from_accept_language("fr-FR, en;q=0.5, zh;q=0.4"),
+            Some(Lang::En)
+        );
         assert_eq!(Lang::from_accept_language("de"), None);
-        assert_eq!(Lang::from_accept_language("en;q=0.2, zh-TW;q=0.9"), Some(Lang::Zh));
+        assert_eq!(
+            Lang::from_accept_language("en;q=0.2, zh-TW;q=0.9"),
+            Some(Lang::Zh)
+        );
     }
 }

@@ -13,11 +13,11 @@ mod ui;
 pub mod validate;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Html, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_meta::{Html, Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::{SsrMode, path};
 
-use crate::i18n::{request_lang, I18n, Msg};
+use crate::i18n::{I18n, Msg, request_lang};
 use crate::ui::auth_pages::{LoginPage, RegisterPage};
 use crate::ui::me::{LanguageEditor, MeView, PasswordEditor, ProfileEditor};
 use crate::ui::shell::{ChatsView, ContactsView, NotFound, Shell};
@@ -49,7 +49,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let i18n = I18n { lang: RwSignal::new(request_lang()) };
+    let i18n = I18n {
+        lang: RwSignal::new(request_lang()),
+    };
     provide_context(i18n);
     ui::provide_auth();
 

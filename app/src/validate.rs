@@ -14,7 +14,10 @@ pub fn username(raw: &str) -> Result<String, ApiError> {
             format!("A username has {USERNAME_MIN} to {USERNAME_MAX} characters."),
         ));
     }
-    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
         return Err(ApiError::invalid(
             "username",
             "A username may only contain letters a-z, digits and underscores.",
@@ -34,7 +37,10 @@ pub fn nickname(raw: &str) -> Result<String, ApiError> {
         ));
     }
     if nick.chars().any(char::is_control) {
-        return Err(ApiError::invalid("nickname", "A nickname cannot contain control characters."));
+        return Err(ApiError::invalid(
+            "nickname",
+            "A nickname cannot contain control characters.",
+        ));
     }
     Ok(nick.to_owned())
 }
@@ -61,7 +67,10 @@ pub fn signature(raw: &str) -> Result<String, ApiError> {
         ));
     }
     if text.chars().any(char::is_control) {
-        return Err(ApiError::invalid("signature", "A signature is a single line of text."));
+        return Err(ApiError::invalid(
+            "signature",
+            "A signature is a single line of text.",
+        ));
     }
     Ok(text.to_owned())
 }
@@ -73,7 +82,9 @@ pub fn mobile(raw: &str) -> Result<String, ApiError> {
         return Ok(String::new());
     }
     let digits = text.chars().filter(char::is_ascii_digit).count();
-    let allowed = text.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' '));
+    let allowed = text
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' '));
     if !allowed || digits < 5 || text.chars().count() > MOBILE_MAX {
         return Err(ApiError::invalid(
             "mobile",

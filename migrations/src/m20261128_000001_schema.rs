@@ -44,7 +44,12 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("ux_user_base_username", "user_base", &["username"], true))
+            .create_index(index(
+                "ux_user_base_username",
+                "user_base",
+                &["username"],
+                true,
+            ))
             .await?;
 
         // Server-side sessions; the cookie holds a random token, the table its SHA-256.
@@ -64,7 +69,12 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("ix_user_session_user", "user_session", &["user_id"], false))
+            .create_index(index(
+                "ix_user_session_user",
+                "user_session",
+                &["user_id"],
+                false,
+            ))
             .await?;
 
         // The seed's relation table: relation_type 1 request, 2 accepted, 3 removed;
@@ -198,7 +208,12 @@ impl MigrationTrait for Migration {
             "user_base",
         ] {
             manager
-                .drop_table(Table::drop().table(Alias::new(table)).if_exists().to_owned())
+                .drop_table(
+                    Table::drop()
+                        .table(Alias::new(table))
+                        .if_exists()
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// Environment variables read into [`Config`]; TOML keys are the same names in lower case.
@@ -86,7 +86,10 @@ impl Config {
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("quick-chat.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("quick-chat.db").display()
+            )
         })
     }
 
@@ -104,6 +107,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure type, not ours
 mod tests {
     use super::*;
 
@@ -116,7 +120,10 @@ mod tests {
             let config = Config::load().map_err(|e| e.to_string())?;
             assert!(config.cookie_secure);
             assert_eq!(config.session_ttl_secs, 60);
-            assert_eq!(config.database_url(), "sqlite:///tmp/qc/quick-chat.db?mode=rwc");
+            assert_eq!(
+                config.database_url(),
+                "sqlite:///tmp/qc/quick-chat.db?mode=rwc"
+            );
             Ok(())
         });
     }
@@ -124,7 +131,10 @@ mod tests {
     #[test]
     fn a_toml_file_sets_values_the_environment_can_override() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("quick-chat.toml", "log_level = \"debug\"\nlogin_max_failures = 3\n")?;
+            jail.create_file(
+                "quick-chat.toml",
+                "log_level = \"debug\"\nlogin_max_failures = 3\n",
+            )?;
             jail.set_env("LOGIN_MAX_FAILURES", "9");
             let config = Config::load().map_err(|e| e.to_string())?;
             assert_eq!(config.log_level, "debug");

@@ -8,15 +8,15 @@ use std::sync::Arc;
 
 use app::error::{ApiError, ErrorCode};
 use app::ssr::AppCore;
-use app::{shell, App};
+use app::{App, shell};
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Extension};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use axum::Router;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{LeptosRoutes, generate_route_list};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use tower_http::trace::TraceLayer;
@@ -35,12 +35,15 @@ pub async fn open_database(config: &Config) -> Result<DatabaseConnection, sea_or
         })?;
     }
     let mut options = ConnectOptions::new(url);
-    options.max_connections(config.db_max_connections).sqlx_logging(false);
+    options
+        .max_connections(config.db_max_connections)
+        .sqlx_logging(false);
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DbBackend::Sqlite {
         // WAL lets readers proceed during a write; the busy timeout queues writers instead of
         // failing them at once.
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;").await?;
+        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;")
+            .await?;
     }
     Migrator::up(&db, None).await?;
     Ok(db)
@@ -78,13 +81,21 @@ pub fn router(core: Arc<AppCore>, options: LeptosOptions, max_body_bytes: usize)
 /// Serves `router` on `listener` until the process ends, with peer addresses available to
 /// handlers (the login throttle counts per address).
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
 }
 
 /// `GET /healthz`: 200 when the database answers, 503 otherwise.
 async fn healthz(Extension(core): Extension<Arc<AppCore>>) -> Response {
     match core.db.ping().await {
-        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        )
+            .into_response(),
         Err(err) => {
             tracing::warn!(%err, "health check failed");
             ApiError::new(ErrorCode::Unavailable, "The database is not answering.").into_response()

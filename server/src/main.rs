@@ -1,7 +1,7 @@
 //! `server`: reads the configuration, opens and migrates the database, serves quick-chat.
 use std::process::ExitCode;
 
-use server::{leptos_options, open_database, router, serve, Config};
+use server::{Config, leptos_options, open_database, router, serve};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -48,7 +48,9 @@ async fn main() -> ExitCode {
 /// The database URL without its password, for logs.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
         _ => url.to_owned(),
     }
 }

@@ -2,7 +2,7 @@
 //! password, throttling, malformed input, and the server-rendered pages.
 mod common;
 
-use common::{Backend, TestServer, PASSWORD};
+use common::{Backend, PASSWORD, TestServer};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -27,15 +27,24 @@ db_tests!(
 async fn register_signs_in_and_me_answers(server: TestServer) {
     let mut alice = server.session();
     let answer = alice.register("Alice_1").await;
-    assert_eq!(answer.body["username"], "alice_1", "usernames are stored in lower case");
+    assert_eq!(
+        answer.body["username"], "alice_1",
+        "usernames are stored in lower case"
+    );
     assert_eq!(answer.body["nickname"], "Nick Alice_1");
     assert_eq!(answer.body["gender"], "unspecified");
-    assert!(alice.cookie.is_some(), "registering signs the new account in");
+    assert!(
+        alice.cookie.is_some(),
+        "registering signs the new account in"
+    );
     let me = alice.me().await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["username"], "alice_1");
     assert_eq!(me.body["id"], answer.body["id"]);
-    assert!(me.body.get("password_hash").is_none(), "the hash never leaves the server");
+    assert!(
+        me.body.get("password_hash").is_none(),
+        "the hash never leaves the server"
+    );
 }
 
 async fn duplicate_username_is_a_conflict_in_any_case(server: TestServer) {
@@ -48,13 +57,24 @@ async fn duplicate_username_is_a_conflict_in_any_case(server: TestServer) {
                 json!({"username": name, "nickname": "Other", "password": "another pass"}),
             )
             .await;
-        assert_eq!(answer.status, StatusCode::CONFLICT, "{name}: {}", answer.text);
+        assert_eq!(
+            answer.status,
+            StatusCode::CONFLICT,
+            "{name}: {}",
+            answer.text
+        );
         assert_eq!(answer.code(), "username_taken");
         assert!(!answer.body["message"].as_str().unwrap_or("").is_empty());
     }
     // The first account is untouched: its password still works, the other does not.
-    assert_eq!(server.session().login("bob", PASSWORD).await.status, StatusCode::OK);
-    assert_eq!(server.session().login("bob", "another pass").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        server.session().login("bob", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.session().login("bob", "another pass").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn concurrent_registrations_of_one_name_leave_one_account(server: TestServer) {
@@ -74,9 +94,15 @@ async fn concurrent_registrations_of_one_name_leave_one_account(server: TestServ
         }
     });
     let answers = futures_join_all(attempts).await;
-    let ok = answers.iter().filter(|(status, _)| *status == StatusCode::OK).count();
+    let ok = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .count();
     assert_eq!(ok, 1, "exactly one registration wins: {answers:?}");
-    for (status, body) in answers.iter().filter(|(status, _)| *status != StatusCode::OK) {
+    for (status, body) in answers
+        .iter()
+        .filter(|(status, _)| *status != StatusCode::OK)
+    {
         assert_eq!(*status, StatusCode::CONFLICT, "{body}");
         assert_eq!(body["code"], "username_taken");
     }
@@ -102,22 +128,60 @@ async fn every_invalid_field_is_refused_and_nothing_is_stored(server: TestServer
     let long_nick = "好".repeat(33);
     let long_password = "p".repeat(129);
     let cases = [
-        (json!({"username": "ab", "nickname": "N", "password": PASSWORD}), "username"),
-        (json!({"username": long, "nickname": "N", "password": PASSWORD}), "username"),
-        (json!({"username": "has-dash", "nickname": "N", "password": PASSWORD}), "username"),
-        (json!({"username": "名字abc", "nickname": "N", "password": PASSWORD}), "username"),
-        (json!({"username": "okname1", "nickname": "", "password": PASSWORD}), "nickname"),
-        (json!({"username": "okname2", "nickname": "   ", "password": PASSWORD}), "nickname"),
-        (json!({"username": "okname3", "nickname": long_nick, "password": PASSWORD}), "nickname"),
-        (json!({"username": "okname4", "nickname": "N", "password": "short"}), "password"),
-        (json!({"username": "okname5", "nickname": "N", "password": long_password}), "password"),
+        (
+            json!({"username": "ab", "nickname": "N", "password": PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"username": long, "nickname": "N", "password": PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"username": "has-dash", "nickname": "N", "password": PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"username": "名字abc", "nickname": "N", "password": PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"username": "okname1", "nickname": "", "password": PASSWORD}),
+            "nickname",
+        ),
+        (
+            json!({"username": "okname2", "nickname": "   ", "password": PASSWORD}),
+            "nickname",
+        ),
+        (
+            json!({"username": "okname3", "nickname": long_nick, "password": PASSWORD}),
+            "nickname",
+        ),
+        (
+            json!({"username": "okname4", "nickname": "N", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"username": "okname5", "nickname": "N", "password": long_password}),
+            "password",
+        ),
     ];
     for (body, field) in cases {
-        let answer = server.session().post("/api/v1/user/register", body.clone()).await;
-        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}: {}", answer.text);
+        let answer = server
+            .session()
+            .post("/api/v1/user/register", body.clone())
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            answer.text
+        );
         assert_eq!(answer.code(), "invalid_field", "{body}");
         assert_eq!(answer.body["field"], field, "{body}");
-        assert!(answer.set_cookies().is_empty(), "no session for a refused registration");
+        assert!(
+            answer.set_cookies().is_empty(),
+            "no session for a refused registration"
+        );
     }
     // Nothing was stored: every name that failed on another field is still free.
     for i in 1..=5 {
@@ -147,12 +211,19 @@ async fn login_right_and_wrong_without_telling_which(server: TestServer) {
     server.session().register("carol").await;
     let mut carol = server.session();
     let ok = carol.login("CAROL", PASSWORD).await;
-    assert_eq!(ok.status, StatusCode::OK, "usernames are case-insensitive at login");
+    assert_eq!(
+        ok.status,
+        StatusCode::OK,
+        "usernames are case-insensitive at login"
+    );
     assert_eq!(ok.body["username"], "carol");
     assert_eq!(carol.me().await.body["username"], "carol");
 
     let wrong_password = server.session().login("carol", "wrong password").await;
-    let no_such_user = server.session().login("nobody_here", "wrong password").await;
+    let no_such_user = server
+        .session()
+        .login("nobody_here", "wrong password")
+        .await;
     for answer in [&wrong_password, &no_such_user] {
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text);
         assert_eq!(answer.code(), "invalid_credentials");
@@ -174,16 +245,25 @@ async fn session_cookie_flags(server: TestServer) {
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(cookie.contains("Path=/"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "not Secure unless configured: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "not Secure unless configured: {cookie}"
+    );
     let ttl = server.settings().session_ttl.as_secs();
     assert!(cookie.contains(&format!("Max-Age={ttl}")), "{cookie}");
 
     // With COOKIE_SECURE the same cookie is marked Secure.
     let backend = server.backend;
     drop(server);
-    let secure = TestServer::start_with(backend, |c| c.cookie_secure = true).await.expect("server");
+    let secure = TestServer::start_with(backend, |c| c.cookie_secure = true)
+        .await
+        .expect("server");
     let answer = secure.session().register("erin").await;
-    let cookie = answer.set_cookies().into_iter().find(|c| c.starts_with("qc_session=")).unwrap();
+    let cookie = answer
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("qc_session="))
+        .unwrap();
     assert!(cookie.contains("; Secure"), "{cookie}");
 }
 
@@ -194,7 +274,10 @@ async fn logout_ends_the_session(server: TestServer) {
     let answer = frank.post("/api/v1/user/logout", json!({})).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert!(
-        answer.set_cookies().iter().any(|c| c.starts_with("qc_session=;") && c.contains("Max-Age=0")),
+        answer
+            .set_cookies()
+            .iter()
+            .any(|c| c.starts_with("qc_session=;") && c.contains("Max-Age=0")),
         "logout clears the cookie: {:?}",
         answer.set_cookies()
     );
@@ -206,7 +289,10 @@ async fn logout_ends_the_session(server: TestServer) {
     assert_eq!(me.status, StatusCode::UNAUTHORIZED);
     assert_eq!(me.code(), "unauthorized");
     // Logging out again is harmless.
-    assert_eq!(replay.post("/api/v1/user/logout", json!({})).await.status, StatusCode::OK);
+    assert_eq!(
+        replay.post("/api/v1/user/logout", json!({})).await.status,
+        StatusCode::OK
+    );
     // A made-up cookie is simply not a session.
     let mut forged = server.session();
     forged.cookie = Some("not-a-real-token".into());
@@ -228,10 +314,17 @@ async fn password_change_revokes_other_sessions(server: TestServer) {
         .await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.text);
     assert_eq!(wrong.code(), "wrong_password");
-    assert_eq!(phone.me().await.status, StatusCode::OK, "a refused change revokes nothing");
+    assert_eq!(
+        phone.me().await.status,
+        StatusCode::OK,
+        "a refused change revokes nothing"
+    );
 
     let short = laptop
-        .post("/api/v1/user/password", json!({"current_password": PASSWORD, "new_password": "short"}))
+        .post(
+            "/api/v1/user/password",
+            json!({"current_password": PASSWORD, "new_password": "short"}),
+        )
         .await;
     assert_eq!(short.status, StatusCode::BAD_REQUEST);
     assert_eq!(short.body["field"], "new_password");
@@ -243,13 +336,34 @@ async fn password_change_revokes_other_sessions(server: TestServer) {
         )
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
-    assert_eq!(laptop.me().await.status, StatusCode::OK, "the changing session stays signed in");
-    assert_eq!(phone.me().await.status, StatusCode::UNAUTHORIZED, "other sessions are revoked");
-    assert_eq!(server.session().login("grace", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(server.session().login("grace", "brand new secret").await.status, StatusCode::OK);
+    assert_eq!(
+        laptop.me().await.status,
+        StatusCode::OK,
+        "the changing session stays signed in"
+    );
+    assert_eq!(
+        phone.me().await.status,
+        StatusCode::UNAUTHORIZED,
+        "other sessions are revoked"
+    );
+    assert_eq!(
+        server.session().login("grace", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server
+            .session()
+            .login("grace", "brand new secret")
+            .await
+            .status,
+        StatusCode::OK
+    );
     let anonymous = server
         .session()
-        .post("/api/v1/user/password", json!({"current_password": "x", "new_password": "yyyyyyyy"}))
+        .post(
+            "/api/v1/user/password",
+            json!({"current_password": "x", "new_password": "yyyyyyyy"}),
+        )
         .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
@@ -262,7 +376,12 @@ async fn repeated_failures_are_throttled(server: TestServer) {
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "attempt {i}");
     }
     let blocked = server.session().login("heidi", "guess again").await;
-    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS, "{}", blocked.text);
+    assert_eq!(
+        blocked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        blocked.text
+    );
     assert_eq!(blocked.code(), "too_many_requests");
     let retry: u64 = blocked
         .headers
@@ -270,7 +389,10 @@ async fn repeated_failures_are_throttled(server: TestServer) {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .expect("Retry-After header");
-    assert!(retry >= 1 && retry <= server.settings().login_window.as_secs() + 1, "{retry}");
+    assert!(
+        retry >= 1 && retry <= server.settings().login_window.as_secs() + 1,
+        "{retry}"
+    );
     assert_eq!(blocked.body["retry_after"], retry);
     // While throttled even the right password is refused, so guessing gains nothing.
     let right = server.session().login("heidi", PASSWORD).await;
@@ -279,12 +401,21 @@ async fn repeated_failures_are_throttled(server: TestServer) {
     for i in 0..limit {
         server.session().login("ghost_user", &format!("g{i}")).await;
     }
-    assert_eq!(server.session().login("ghost_user", "x").await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        server.session().login("ghost_user", "x").await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }
 
 async fn malformed_and_oversized_bodies_get_4xx(server: TestServer) {
     let mut s = server.session();
-    let garbage = s.post_raw("/api/v1/user/login", "application/json", b"{not json".to_vec()).await;
+    let garbage = s
+        .post_raw(
+            "/api/v1/user/login",
+            "application/json",
+            b"{not json".to_vec(),
+        )
+        .await;
     assert_eq!(garbage.status, StatusCode::BAD_REQUEST, "{}", garbage.text);
     assert_eq!(garbage.code(), "bad_request");
     assert!(garbage.body["message"].is_string());
@@ -293,21 +424,51 @@ async fn malformed_and_oversized_bodies_get_4xx(server: TestServer) {
     assert_eq!(missing.status, StatusCode::BAD_REQUEST, "{}", missing.text);
     assert_eq!(missing.code(), "bad_request");
 
-    let wrong_type = s.post("/api/v1/user/register", json!({"username": 5, "nickname": [], "password": {}})).await;
-    assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST, "{}", wrong_type.text);
+    let wrong_type = s
+        .post(
+            "/api/v1/user/register",
+            json!({"username": 5, "nickname": [], "password": {}}),
+        )
+        .await;
+    assert_eq!(
+        wrong_type.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        wrong_type.text
+    );
 
     let unknown = s.post("/api/v1/user/nope", json!({})).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.code(), "not_found");
 
-    let not_utf8 = s.post_raw("/api/v1/user/login", "application/json", vec![0xff, 0xfe, 0x00]).await;
-    assert_eq!(not_utf8.status, StatusCode::BAD_REQUEST, "{}", not_utf8.text);
+    let not_utf8 = s
+        .post_raw(
+            "/api/v1/user/login",
+            "application/json",
+            vec![0xff, 0xfe, 0x00],
+        )
+        .await;
+    assert_eq!(
+        not_utf8.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        not_utf8.text
+    );
 
-    let huge = format!(r#"{{"username":"{}","password":"x"}}"#, "a".repeat(2 * 1024 * 1024));
+    let huge = format!(
+        r#"{{"username":"{}","password":"x"}}"#,
+        "a".repeat(2 * 1024 * 1024)
+    );
     // The server stops reading an oversized body and closes that connection, so this request
     // goes last.
-    let big = s.post_raw("/api/v1/user/login", "application/json", huge.into_bytes()).await;
-    assert!(big.status.is_client_error(), "oversized body: {}", big.status);
+    let big = s
+        .post_raw("/api/v1/user/login", "application/json", huge.into_bytes())
+        .await;
+    assert!(
+        big.status.is_client_error(),
+        "oversized body: {}",
+        big.status
+    );
     assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", big.text);
     assert_eq!(big.code(), "payload_too_large");
 
@@ -328,7 +489,9 @@ async fn profile_update_is_kept_and_validated(server: TestServer) {
     assert_eq!(update.status, StatusCode::OK, "{}", update.text);
     assert_eq!(update.body["nickname"], "伊万");
     // A partial update changes only what it names.
-    let partial = ivan.post("/api/v1/user/update", json!({"signature": "Busy"})).await;
+    let partial = ivan
+        .post("/api/v1/user/update", json!({"signature": "Busy"}))
+        .await;
     assert_eq!(partial.status, StatusCode::OK, "{}", partial.text);
     let me = ivan.me().await;
     assert_eq!(me.body["nickname"], "伊万");
@@ -348,10 +511,16 @@ async fn profile_update_is_kept_and_validated(server: TestServer) {
         assert_eq!(answer.body["field"], field, "{body}");
     }
     let me = ivan.me().await;
-    assert_eq!(me.body["nickname"], "伊万", "a refused update stores no field at all");
+    assert_eq!(
+        me.body["nickname"], "伊万",
+        "a refused update stores no field at all"
+    );
     assert_eq!(me.body["mobile"], "+86 138 0000 0000");
 
-    let anonymous = server.session().post("/api/v1/user/update", json!({"nickname": "Hacker"})).await;
+    let anonymous = server
+        .session()
+        .post("/api/v1/user/update", json!({"nickname": "Hacker"}))
+        .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -359,23 +528,45 @@ async fn pages_render_on_the_server_and_guard_the_shell(server: TestServer) {
     let mut visitor = server.session();
     let login = visitor.get("/login", &[]).await;
     assert_eq!(login.status, StatusCode::OK);
-    assert!(login.text.contains(r#"action="/api/v1/user/login_form""#), "{}", login.text);
+    assert!(
+        login.text.contains(r#"action="/api/v1/user/login_form""#),
+        "{}",
+        login.text
+    );
     assert!(login.text.contains(r#"name="username""#));
     for path in ["/chats", "/contacts", "/me", "/"] {
         let page = visitor.get(path, &[]).await;
-        assert!(page.status.is_redirection(), "{path} without a session: {} {}", page.status, page.text);
-        let location = page.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or("");
-        assert!(location.ends_with("/login") || location.ends_with("/chats"), "{path} -> {location}");
+        assert!(
+            page.status.is_redirection(),
+            "{path} without a session: {} {}",
+            page.status,
+            page.text
+        );
+        let location = page
+            .headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert!(
+            location.ends_with("/login") || location.ends_with("/chats"),
+            "{path} -> {location}"
+        );
     }
     visitor.register("judy").await;
     let chats = visitor.get("/chats", &[]).await;
     assert_eq!(chats.status, StatusCode::OK);
-    assert!(chats.text.contains("Nick judy"), "the shell shows who is signed in");
+    assert!(
+        chats.text.contains("Nick judy"),
+        "the shell shows who is signed in"
+    );
     assert!(chats.text.contains(r#"class="rail""#));
     let me = visitor.get("/me", &[]).await;
     assert!(me.text.contains("@") && me.text.contains("judy"));
     let login_again = visitor.get("/login", &[]).await;
-    assert!(login_again.status.is_redirection(), "a signed-in user skips the login page");
+    assert!(
+        login_again.status.is_redirection(),
+        "a signed-in user skips the login page"
+    );
     let missing = visitor.get("/no/such/page", &[]).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
@@ -384,7 +575,8 @@ async fn login_form_works_without_javascript(server: TestServer) {
     server.session().register("kim").await;
     let mut browser = server.session();
     let html_accept = "text/html,application/xhtml+xml";
-    let form = |user: &str, pass: &str| format!("username={user}&password={}", pass.replace(' ', "+"));
+    let form =
+        |user: &str, pass: &str| format!("username={user}&password={}", pass.replace(' ', "+"));
     // A wrong password sends the browser back to the form with the error in the URL.
     let referer = format!("{}/login", server.base);
     let res = server
@@ -399,9 +591,18 @@ async fn login_form_works_without_javascript(server: TestServer) {
         .expect("post");
     assert_eq!(res.status(), StatusCode::FOUND);
     let location = res.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.contains("/login") && location.contains("__err="), "{location}");
-    let page = browser.get(location.trim_start_matches(&server.base), &[]).await;
-    assert!(page.text.contains("incorrect"), "the form page shows the error: {}", page.text);
+    assert!(
+        location.contains("/login") && location.contains("__err="),
+        "{location}"
+    );
+    let page = browser
+        .get(location.trim_start_matches(&server.base), &[])
+        .await;
+    assert!(
+        page.text.contains("incorrect"),
+        "the form page shows the error: {}",
+        page.text
+    );
 
     let ok = server
         .client
@@ -416,7 +617,10 @@ async fn login_form_works_without_javascript(server: TestServer) {
     assert_eq!(ok.status(), StatusCode::FOUND);
     assert_eq!(ok.headers()["location"], "/chats");
     let cookie = ok.headers()["set-cookie"].to_str().unwrap();
-    browser.cookie = cookie.strip_prefix("qc_session=").and_then(|c| c.split(';').next()).map(str::to_owned);
+    browser.cookie = cookie
+        .strip_prefix("qc_session=")
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned);
     let chats = browser.get("/chats", &[]).await;
     assert_eq!(chats.status, StatusCode::OK);
     assert!(chats.text.contains("Nick kim"));
@@ -424,18 +628,35 @@ async fn login_form_works_without_javascript(server: TestServer) {
 
 async fn language_follows_cookie_then_browser(server: TestServer) {
     let mut s = server.session();
-    let zh = s.get("/login", &[("accept-language", "zh-CN,zh;q=0.9,en;q=0.5")]).await;
+    let zh = s
+        .get("/login", &[("accept-language", "zh-CN,zh;q=0.9,en;q=0.5")])
+        .await;
     assert!(zh.text.contains(r#"lang="zh-CN""#), "{}", zh.text);
     assert!(zh.text.contains("登录"));
-    let en = s.get("/login", &[("accept-language", "en-US,en;q=0.9")]).await;
+    let en = s
+        .get("/login", &[("accept-language", "en-US,en;q=0.9")])
+        .await;
     assert!(en.text.contains(r#"lang="en""#));
     assert!(en.text.contains("Log in"));
-    let chosen = s.get("/login", &[("accept-language", "zh-CN"), ("cookie", "qc_lang=en")]).await;
-    assert!(chosen.text.contains(r#"lang="en""#), "the remembered choice wins over the browser");
+    let chosen = s
+        .get(
+            "/login",
+            &[("accept-language", "zh-CN"), ("cookie", "qc_lang=en")],
+        )
+        .await;
+    assert!(
+        chosen.text.contains(r#"lang="en""#),
+        "the remembered choice wins over the browser"
+    );
 }
 
 async fn health_check_answers(server: TestServer) {
-    let res = server.client.get(format!("{}/healthz", server.base)).send().await.expect("get");
+    let res = server
+        .client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(res.status(), StatusCode::OK);
     let _ = Backend::Sqlite;
 }

@@ -131,7 +131,12 @@ pub async fn update_profile(
 ) -> Result<UserProfile, ApiError> {
     let core = ssr::core()?;
     let me = ssr::current_user().await?;
-    let change = ssr::ProfileChange { nickname, gender, signature, mobile };
+    let change = ssr::ProfileChange {
+        nickname,
+        gender,
+        signature,
+        mobile,
+    };
     let user = ssr::accounts::update_profile(&core, &me, change).await?;
     Ok(ssr::accounts::profile(&user))
 }

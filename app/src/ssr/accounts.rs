@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::auth::{self, CurrentUser};
 use super::entity::{user_base, user_session};
-use super::{now_ms, AppCore};
+use super::{AppCore, now_ms};
 use crate::error::{ApiError, ErrorCode};
 use crate::model::{Gender, Role, UserProfile};
 use crate::validate;
@@ -92,8 +92,11 @@ pub async fn login(
         .filter(user_base::Column::DeletedAt.is_null())
         .one(&core.db)
         .await?;
-    let ok = auth::verify_password(password.to_owned(), user.as_ref().map(|u| u.password_hash.clone()))
-        .await?;
+    let ok = auth::verify_password(
+        password.to_owned(),
+        user.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await?;
     let user = match user {
         Some(user) if ok => user,
         _ => {
@@ -106,7 +109,10 @@ pub async fn login(
     };
     core.throttle.record_success(&key);
     if Role::from_i16(user.role) == Role::Banned {
-        return Err(ApiError::new(ErrorCode::AccountBanned, "This account has been suspended."));
+        return Err(ApiError::new(
+            ErrorCode::AccountBanned,
+            "This account has been suspended.",
+        ));
     }
     let token = open_session(core, user.id, ip, user_agent).await?;
     Ok((user, token))
@@ -150,14 +156,22 @@ pub async fn authenticate(core: &AppCore, token: &str) -> Result<CurrentUser, Ap
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     if Role::from_i16(user.role) == Role::Banned {
-        return Err(ApiError::new(ErrorCode::AccountBanned, "This account has been suspended."));
+        return Err(ApiError::new(
+            ErrorCode::AccountBanned,
+            "This account has been suspended.",
+        ));
     }
-    Ok(CurrentUser { user, session_id: id })
+    Ok(CurrentUser {
+        user,
+        session_id: id,
+    })
 }
 
 /// Ends one session.
 pub async fn close_session(core: &AppCore, session_id: &str) -> Result<(), ApiError> {
-    user_session::Entity::delete_by_id(session_id.to_owned()).exec(&core.db).await?;
+    user_session::Entity::delete_by_id(session_id.to_owned())
+        .exec(&core.db)
+        .await?;
     Ok(())
 }
 
@@ -206,7 +220,10 @@ pub async fn change_password(
 ) -> Result<(), ApiError> {
     validate::password("new_password", new)?;
     if !auth::verify_password(current.to_owned(), Some(me.user.password_hash.clone())).await? {
-        return Err(ApiError::new(ErrorCode::WrongPassword, "The current password is incorrect."));
+        return Err(ApiError::new(
+            ErrorCode::WrongPassword,
+            "The current password is incorrect.",
+        ));
     }
     let hash = auth::hash_password(new.to_owned()).await?;
     let txn = core.db.begin().await?;

@@ -5,16 +5,16 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use base64::Engine;
-use http::request::Parts;
 use http::HeaderMap;
+use http::request::Parts;
 use sha2::{Digest, Sha256};
 
-use super::entity::user_base;
 use super::AppCore;
+use super::entity::user_base;
 use crate::error::ApiError;
 
 /// The session cookie's name.
@@ -43,7 +43,8 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
             .get::<Arc<AppCore>>()
             .cloned()
             .ok_or_else(|| ApiError::internal("AppCore missing from request extensions"))?;
-        let token = cookie_value(&parts.headers, SESSION_COOKIE).ok_or_else(ApiError::unauthorized)?;
+        let token =
+            cookie_value(&parts.headers, SESSION_COOKIE).ok_or_else(ApiError::unauthorized)?;
         super::accounts::authenticate(&core, &token).await
     }
 }
@@ -69,7 +70,11 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The `Set-Cookie` value that stores a session token.
 pub fn session_cookie(token: &str, core: &AppCore) -> String {
-    let secure = if core.settings.cookie_secure { "; Secure" } else { "" };
+    let secure = if core.settings.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
     format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         core.settings.session_ttl.as_secs()
@@ -78,7 +83,11 @@ pub fn session_cookie(token: &str, core: &AppCore) -> String {
 
 /// The `Set-Cookie` value that deletes the session cookie.
 pub fn clear_session_cookie(core: &AppCore) -> String {
-    let secure = if core.settings.cookie_secure { "; Secure" } else { "" };
+    let secure = if core.settings.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
     format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
 }
 
@@ -131,7 +140,9 @@ pub async fn verify_password(password: String, stored: Option<String>) -> Result
             None => dummy_hash()?.to_owned(),
         };
         let parsed = PasswordHash::new(&stored).map_err(ApiError::internal)?;
-        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
     })
     .await
     .map_err(ApiError::internal)?
@@ -188,8 +199,14 @@ mod tests {
     #[test]
     fn finds_the_session_cookie_among_others() {
         let mut headers = HeaderMap::new();
-        headers.insert(http::header::COOKIE, "a=1; qc_session=tok; b=2".parse().unwrap());
-        assert_eq!(cookie_value(&headers, SESSION_COOKIE).as_deref(), Some("tok"));
+        headers.insert(
+            http::header::COOKIE,
+            "a=1; qc_session=tok; b=2".parse().unwrap(),
+        );
+        assert_eq!(
+            cookie_value(&headers, SESSION_COOKIE).as_deref(),
+            Some("tok")
+        );
         assert_eq!(cookie_value(&headers, "missing"), None);
     }
 

@@ -58,7 +58,11 @@ impl AppCore {
             settings.login_max_failures_per_ip,
             settings.login_window,
         );
-        Arc::new(Self { db, settings, throttle })
+        Arc::new(Self {
+            db,
+            settings,
+            throttle,
+        })
     }
 }
 
@@ -82,7 +86,10 @@ impl From<DbErr> for ApiError {
         match err {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
                 tracing::error!(%err, "database unavailable");
-                ApiError::new(ErrorCode::Unavailable, "The database is not answering. Please try again.")
+                ApiError::new(
+                    ErrorCode::Unavailable,
+                    "The database is not answering. Please try again.",
+                )
             }
             other => ApiError::internal(other),
         }

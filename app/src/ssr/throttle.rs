@@ -25,7 +25,12 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(max_per_user: u32, max_per_ip: u32, window: Duration) -> Self {
-        Self { windows: Mutex::new(HashMap::new()), max_per_user, max_per_ip, window }
+        Self {
+            windows: Mutex::new(HashMap::new()),
+            max_per_user,
+            max_per_ip,
+            window,
+        }
     }
 
     fn keys(username: &str, ip: &str) -> [(String, bool); 2] {
@@ -37,7 +42,11 @@ impl LoginThrottle {
         let now = Instant::now();
         let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         for (key, is_user) in Self::keys(username, ip) {
-            let limit = if is_user { self.max_per_user } else { self.max_per_ip };
+            let limit = if is_user {
+                self.max_per_user
+            } else {
+                self.max_per_ip
+            };
             if let Some(w) = windows.get(&key) {
                 let elapsed = now.duration_since(w.started);
                 if elapsed < self.window && w.failures >= limit {
@@ -56,9 +65,15 @@ impl LoginThrottle {
             windows.retain(|_, w| now.duration_since(w.started) < self.window);
         }
         for (key, _) in Self::keys(username, ip) {
-            let w = windows.entry(key).or_insert(Window { failures: 0, started: now });
+            let w = windows.entry(key).or_insert(Window {
+                failures: 0,
+                started: now,
+            });
             if now.duration_since(w.started) >= self.window {
-                *w = Window { failures: 0, started: now };
+                *w = Window {
+                    failures: 0,
+                    started: now,
+                };
             }
             w.failures += 1;
         }

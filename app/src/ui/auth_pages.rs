@@ -2,11 +2,11 @@
 //! to `user/login_form` / `user/register_form`, so they work before (or without) the WASM;
 //! once hydrated, `ActionForm` sends the same form with `fetch` and shows errors in place.
 use leptos::prelude::*;
-use leptos_router::components::{Redirect, A};
+use leptos_router::components::{A, Redirect};
 
 use crate::api::user::{LoginForm, RegisterForm};
 use crate::error::ApiError;
-use crate::i18n::{use_i18n, Lang, Msg};
+use crate::i18n::{Lang, Msg, use_i18n};
 use crate::model::limits::*;
 use crate::ui::use_auth;
 use crate::ui::widgets::ErrorNote;

@@ -1,14 +1,14 @@
 //! The "Me" tab: the own profile card, the profile editor, password change, language and
 //! log out. The editors call the JSON server functions and update [`Me`] in place.
 use leptos::prelude::*;
-use leptos_router::components::{Outlet, A};
+use leptos_router::components::{A, Outlet};
 
 use crate::api::user::{ChangePassword, Logout, UpdateProfile};
 use crate::error::ApiError;
-use crate::i18n::{use_i18n, Lang, Msg};
-use crate::model::limits::*;
+use crate::i18n::{Lang, Msg, use_i18n};
 use crate::model::Gender;
-use crate::ui::widgets::{format_date, Avatar, ErrorNote, Icon, IconSvg};
+use crate::model::limits::*;
+use crate::ui::widgets::{Avatar, ErrorNote, Icon, IconSvg, format_date};
 use crate::ui::{use_auth, use_me};
 use crate::validate;
 
@@ -28,7 +28,11 @@ pub fn MeView() -> impl IntoView {
     let avatar = Signal::derive(move || me.with(|u| u.avatar.clone()));
     let signature = move || {
         let s = me.with(|u| u.signature.clone());
-        if s.is_empty() { i18n.t(Msg::SignatureEmpty).to_owned() } else { s }
+        if s.is_empty() {
+            i18n.t(Msg::SignatureEmpty).to_owned()
+        } else {
+            s
+        }
     };
 
     view! {
@@ -104,7 +108,9 @@ pub fn ProfileEditor() -> impl IntoView {
         }
     });
     let error = Signal::derive(move || {
-        local_error.get().or_else(|| action.value().get().and_then(Result::err))
+        local_error
+            .get()
+            .or_else(|| action.value().get().and_then(Result::err))
     });
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -189,7 +195,8 @@ pub fn PasswordEditor() -> impl IntoView {
     let current = RwSignal::new(String::new());
     let new = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
-    let local_error = RwSignal::new(None::<String>);
+    let mismatch = RwSignal::new(false);
+    let local_error = RwSignal::new(None::<ApiError>);
     let action = ServerAction::<ChangePassword>::new();
     let done = Signal::derive(move || matches!(action.value().get(), Some(Ok(()))));
     Effect::new(move |_| {
@@ -201,15 +208,11 @@ pub fn PasswordEditor() -> impl IntoView {
     });
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if new.get_untracked() != confirm.get_untracked() {
-            local_error.set(Some(i18n.t(Msg::PasswordsDiffer).to_owned()));
+        mismatch.set(new.get_untracked() != confirm.get_untracked());
+        local_error.set(validate::password("new_password", &new.get_untracked()).err());
+        if mismatch.get_untracked() || local_error.with_untracked(Option::is_some) {
             return;
         }
-        if let Err(err) = validate::password("new_password", &new.get_untracked()) {
-            local_error.set(Some(i18n.error(&err)));
-            return;
-        }
-        local_error.set(None);
         action.dispatch(ChangePassword {
             current_password: current.get_untracked(),
             new_password: new.get_untracked(),
@@ -239,8 +242,12 @@ pub fn PasswordEditor() -> impl IntoView {
                     <span>{move || i18n.t(Msg::ConfirmPassword)}</span>
                     <input name="confirm_password" type="password" autocomplete="new-password" required bind:value=confirm/>
                 </label>
-                {move || local_error.get().map(|e| view! { <p class="note note-error" role="alert">{e}</p> })}
-                <ErrorNote error=Signal::derive(move || action.value().get().and_then(Result::err))/>
+                <Show when=move || mismatch.get()>
+                    <p class="note note-error" role="alert">{move || i18n.t(Msg::PasswordsDiffer)}</p>
+                </Show>
+                <ErrorNote error=Signal::derive(move || {
+                    local_error.get().or_else(|| action.value().get().and_then(Result::err))
+                })/>
                 <Show when=move || done.get()>
                     <p class="note note-ok" role="status">{move || i18n.t(Msg::PasswordChanged)}</p>
                 </Show>

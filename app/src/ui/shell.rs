@@ -2,13 +2,13 @@
 //! phone-sized window the rail moves to the bottom and only one pane shows at a time
 //! (`detail-open` when the route names an item).
 use leptos::prelude::*;
-use leptos_router::components::{Outlet, Redirect, A};
+use leptos_router::components::{A, Outlet, Redirect};
 use leptos_router::hooks::use_location;
 
-use crate::i18n::{use_i18n, Msg};
+use crate::i18n::{Msg, use_i18n};
 use crate::model::UserProfile;
 use crate::ui::widgets::{Avatar, Icon, IconSvg};
-use crate::ui::{use_auth, Me};
+use crate::ui::{Me, use_auth};
 
 /// Guards the signed-in routes: renders the layout for a session, else sends to `/login`.
 #[component]
@@ -16,14 +16,14 @@ pub fn Shell() -> impl IntoView {
     let auth = use_auth();
     let i18n = use_i18n();
     view! {
-        <Transition fallback=move || view! { <p class="page-loading">{i18n.t(Msg::Loading)}</p> }>
+        <Transition fallback=move || view! { <p class="page-loading">{move || i18n.t(Msg::Loading)}</p> }>
             {move || Suspend::new(async move {
                 match auth.user.await {
                     Ok(Some(user)) => view! { <Layout user/> }.into_any(),
                     Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
                     Err(err) => view! {
                         <main class="page-error">
-                            <p role="alert">{i18n.error(&err)}</p>
+                            <p role="alert">{move || i18n.error(&err)}</p>
                         </main>
                     }
                     .into_any(),

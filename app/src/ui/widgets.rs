@@ -5,17 +5,23 @@ use crate::error::ApiError;
 use crate::i18n::use_i18n;
 
 /// Background colours for initials avatars, picked by a stable hash of the name.
-const AVATAR_COLOURS: [&str; 8] =
-    ["#4f7cff", "#2fb380", "#f2994a", "#eb5757", "#9b51e0", "#2d9cdb", "#219653", "#bb6bd9"];
+const AVATAR_COLOURS: [&str; 8] = [
+    "#4f7cff", "#2fb380", "#f2994a", "#eb5757", "#9b51e0", "#2d9cdb", "#219653", "#bb6bd9",
+];
 
 fn colour_for(seed: &str) -> &'static str {
-    let hash = seed.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let hash = seed
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
     AVATAR_COLOURS[hash as usize % AVATAR_COLOURS.len()]
 }
 
 /// The first letter of the nickname (or username) in upper case.
 fn initials(name: &str) -> String {
-    name.chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_else(|| "?".into())
+    name.chars()
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_else(|| "?".into())
 }
 
 /// A round avatar: the picture when there is one, else coloured initials.

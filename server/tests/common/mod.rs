@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 
 use app::ssr::{AppCore, Settings};
-use reqwest::header::{HeaderMap, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, SET_COOKIE};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 use server::Config;
@@ -80,8 +80,12 @@ async fn fresh_database(backend: Backend) -> Option<(String, Option<TempDir>)> {
                 base.clone()
             };
             let name = random_name();
-            let db = Database::connect(admin).await.expect("connect to the test database server");
-            db.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
+            let db = Database::connect(admin)
+                .await
+                .expect("connect to the test database server");
+            db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create database");
             db.close().await.ok();
             Some((format!("{base}/{name}"), None))
         }
@@ -97,12 +101,23 @@ impl TestServer {
     /// A server whose configuration `tweak` may change first.
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<Self> {
         let (url, dir) = fresh_database(backend).await?;
-        let mut config = Config { database_url: Some(url.clone()), ..Config::default() };
+        let mut config = Config {
+            database_url: Some(url.clone()),
+            ..Config::default()
+        };
         tweak(&mut config);
-        let db = server::open_database(&config).await.expect("open and migrate the database");
+        let db = server::open_database(&config)
+            .await
+            .expect("open and migrate the database");
         let core = AppCore::new(db, config.settings());
-        let router = server::router(core.clone(), server::leptos_options(), config.max_body_bytes);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let router = server::router(
+            core.clone(),
+            server::leptos_options(),
+            config.max_body_bytes,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         tokio::spawn(server::serve(listener, router));
         let client = reqwest::Client::builder()
@@ -125,7 +140,10 @@ impl TestServer {
 
     /// A browser-like user agent with its own cookie.
     pub fn session(&self) -> Session<'_> {
-        Session { server: self, cookie: None }
+        Session {
+            server: self,
+            cookie: None,
+        }
     }
 }
 
@@ -178,7 +196,8 @@ impl Session<'_> {
 
     /// POSTs JSON.
     pub async fn post(&mut self, path: &str, body: Value) -> Answer {
-        self.post_raw(path, "application/json", body.to_string().into_bytes()).await
+        self.post_raw(path, "application/json", body.to_string().into_bytes())
+            .await
     }
 
     /// GETs a page as a browser does (accepting HTML), with extra headers.
@@ -205,12 +224,21 @@ impl Session<'_> {
             let Ok(value) = value.to_str() else { continue };
             if let Some(rest) = value.strip_prefix("qc_session=") {
                 let token = rest.split(';').next().unwrap_or("");
-                self.cookie = if token.is_empty() { None } else { Some(token.to_owned()) };
+                self.cookie = if token.is_empty() {
+                    None
+                } else {
+                    Some(token.to_owned())
+                };
             }
         }
         let text = res.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer { status, headers, body, text }
+        Answer {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     /// Registers `username` with a standard password and keeps its cookie.
@@ -222,7 +250,12 @@ impl Session<'_> {
                 serde_json::json!({"username": username, "nickname": nickname, "password": PASSWORD}),
             )
             .await;
-        assert_eq!(answer.status, StatusCode::OK, "register {username}: {}", answer.text);
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "register {username}: {}",
+            answer.text
+        );
         answer
     }
 

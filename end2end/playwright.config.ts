@@ -1,0 +1,58 @@
+// Browser tests against the release build of quick-chat, in Debian's Chromium.
+//
+// Run through scripts/test, which builds once and starts this inside a private network
+// namespace (`unshare -n`): the server, Chromium and all WebRTC media stay on 127.0.0.1.
+// The server gets a fresh SQLite file for every run.
+import { defineConfig } from '@playwright/test';
+import * as os from 'os';
+import * as path from 'path';
+
+const port = Number(process.env.QC_E2E_PORT ?? 3000);
+const root = path.resolve(__dirname, '..');
+const dataDir = process.env.QC_E2E_DATA_DIR ?? path.join(os.tmpdir(), `qc-e2e-${process.pid}`);
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [['list']],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    trace: 'retain-on-failure',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+        '--allow-loopback-in-peer-connection',
+        '--autoplay-policy=no-user-gesture-required',
+      ],
+    },
+  },
+  webServer: {
+    command: `rm -rf "${dataDir}" && exec ${process.env.QC_E2E_SERVER ?? './target/release/server'}`,
+    cwd: root,
+    url: `http://127.0.0.1:${port}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    env: {
+      BIND_ADDR: `127.0.0.1:${port}`,
+      DATA_DIR: dataDir,
+      LEPTOS_SITE_ROOT: path.join(root, 'target/site'),
+      LEPTOS_ENV: 'PROD',
+      RUST_LOG: 'warn',
+    },
+  },
+});

@@ -1,0 +1,79 @@
+// Shared helpers: a page that records console problems, unique usernames, and the steps a
+// person takes (register, log in, wait for the app to become interactive).
+import { test as base, expect, type Page, type BrowserContext, type Browser } from '@playwright/test';
+
+export { expect };
+
+/** An API answer the app shows in words (wrong password, conflict, ...): Chromium logs the
+ *  status as a console error, but it is an expected outcome, not a problem of the page. */
+const EXPECTED_API_REFUSAL = /Failed to load resource: the server responded with a status of (400|401|403|409|429)\b/;
+
+/** Console errors, warnings (hydration mismatches are warnings) and uncaught exceptions. */
+export function watchConsole(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('console', (msg) => {
+    if (EXPECTED_API_REFUSAL.test(msg.text()) && msg.location().url.includes('/api/v1/')) {
+      return;
+    }
+    if (msg.type() === 'error' || msg.type() === 'warning') {
+      problems.push(`${msg.type()}: ${msg.text()}`);
+    }
+  });
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  return problems;
+}
+
+let counter = 0;
+/** A username no other test in this run uses. */
+export function uniqueName(prefix: string): string {
+  counter += 1;
+  return `${prefix}_${Date.now().toString(36)}${counter}`.slice(0, 32);
+}
+
+export const PASSWORD = 'correct horse battery';
+
+/** Waits until the WASM has hydrated the page. */
+export async function hydrated(page: Page) {
+  await page.locator('body[data-hydrated="true"]').waitFor({ timeout: 30_000 });
+}
+
+/** Fills and submits the register form, ending in the chats view. */
+export async function register(page: Page, username: string, nickname: string) {
+  await page.goto('/register');
+  await hydrated(page);
+  const form = page.locator('#register-form');
+  await form.locator('input[name="username"]').fill(username);
+  await form.locator('input[name="nickname"]').fill(nickname);
+  await form.locator('input[name="password"]').fill(PASSWORD);
+  await form.locator('button[type="submit"]').click();
+  await expect(page).toHaveURL(/\/chats$/);
+  await expect(page.locator('nav.rail')).toBeVisible();
+}
+
+export async function login(page: Page, username: string, password = PASSWORD) {
+  await page.goto('/login');
+  await hydrated(page);
+  const form = page.locator('#login-form');
+  await form.locator('input[name="username"]').fill(username);
+  await form.locator('input[name="password"]').fill(password);
+  await form.locator('button[type="submit"]').click();
+}
+
+type Fixtures = { problems: string[] };
+
+/** A `page` whose console must stay clean: the test fails on any error or warning. */
+export const test = base.extend<Fixtures>({
+  problems: async ({ page }, use) => {
+    const problems = watchConsole(page);
+    await use(problems);
+    expect(problems, 'console errors or warnings').toEqual([]);
+  },
+});
+
+/** A second signed-out browser context with a console watch of its own. */
+export async function secondUser(browser: Browser, locale = 'en-US'): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+  const context = await browser.newContext({ locale });
+  const page = await context.newPage();
+  const problems = watchConsole(page);
+  return { context, page, problems };
+}
