@@ -31,6 +31,24 @@ pub enum ErrorCode {
     NotFound,
     /// The username is already taken.
     UsernameTaken,
+    /// No (findable) user has this username.
+    UserNotFound,
+    /// A friend request to oneself.
+    CannotAddSelf,
+    /// A friend request to a current friend.
+    AlreadyFriends,
+    /// Only friends may do this (message, call).
+    NotFriends,
+    /// A join request from a member.
+    AlreadyMember,
+    /// The caller (or the named user) is not a member of the group.
+    NotMember,
+    /// Only the group's owner may do this.
+    NotOwner,
+    /// The owner cannot leave (or be removed from) their own group.
+    OwnerCannotLeave,
+    /// The group has reached its member limit.
+    GroupFull,
     /// The request conflicts with the current state.
     Conflict,
     /// Too many attempts; `retry_after` says when to try again.
@@ -50,11 +68,21 @@ impl ErrorCode {
     /// The HTTP status that carries this code.
     pub fn status(self) -> u16 {
         match self {
-            Self::BadRequest | Self::InvalidField => 400,
+            Self::BadRequest | Self::InvalidField | Self::CannotAddSelf => 400,
             Self::Unauthorized | Self::InvalidCredentials => 401,
-            Self::WrongPassword | Self::AccountBanned | Self::Forbidden => 403,
-            Self::NotFound => 404,
-            Self::UsernameTaken | Self::Conflict => 409,
+            Self::WrongPassword
+            | Self::AccountBanned
+            | Self::Forbidden
+            | Self::NotFriends
+            | Self::NotMember
+            | Self::NotOwner => 403,
+            Self::NotFound | Self::UserNotFound => 404,
+            Self::UsernameTaken
+            | Self::Conflict
+            | Self::AlreadyFriends
+            | Self::AlreadyMember
+            | Self::OwnerCannotLeave
+            | Self::GroupFull => 409,
             Self::PayloadTooLarge => 413,
             Self::TooManyRequests => 429,
             Self::Unavailable => 503,
@@ -75,6 +103,15 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::UsernameTaken => "username_taken",
+            Self::UserNotFound => "user_not_found",
+            Self::CannotAddSelf => "cannot_add_self",
+            Self::AlreadyFriends => "already_friends",
+            Self::NotFriends => "not_friends",
+            Self::AlreadyMember => "already_member",
+            Self::NotMember => "not_member",
+            Self::NotOwner => "not_owner",
+            Self::OwnerCannotLeave => "owner_cannot_leave",
+            Self::GroupFull => "group_full",
             Self::Conflict => "conflict",
             Self::TooManyRequests => "too_many_requests",
             Self::Unavailable => "unavailable",

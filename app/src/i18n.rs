@@ -145,6 +145,15 @@ messages! {
     ErrUnavailable => "The server is busy. Please try again.", "服务器繁忙，请重试。";
     ErrInternal => "Something went wrong. Please try again.", "出错了，请重试。";
     ErrNetwork => "Cannot reach the server. Check your connection.", "无法连接服务器，请检查网络。";
+    ErrUserNotFound => "There is no user with this username.", "没有找到该用户。";
+    ErrCannotAddSelf => "You cannot add yourself.", "不能添加自己为好友。";
+    ErrAlreadyFriends => "You are already friends.", "你们已经是好友了。";
+    ErrNotFriends => "You are not friends.", "你们还不是好友。";
+    ErrAlreadyMember => "You are already in this group.", "你已经在该群组中。";
+    ErrNotMember => "Not a member of this group.", "不是该群组成员。";
+    ErrNotOwner => "Only the group owner may do this.", "只有群主可以执行此操作。";
+    ErrOwnerCannotLeave => "The owner cannot leave; hand the group over first.", "群主不能退出，请先转让群组。";
+    ErrGroupFull => "This group is full.", "该群组已满员。";
 }
 
 impl Msg {
@@ -165,6 +174,15 @@ impl Msg {
             ErrorCode::TooManyRequests => Msg::ErrTooMany,
             ErrorCode::Unavailable => Msg::ErrUnavailable,
             ErrorCode::Network => Msg::ErrNetwork,
+            ErrorCode::UserNotFound => Msg::ErrUserNotFound,
+            ErrorCode::CannotAddSelf => Msg::ErrCannotAddSelf,
+            ErrorCode::AlreadyFriends => Msg::ErrAlreadyFriends,
+            ErrorCode::NotFriends => Msg::ErrNotFriends,
+            ErrorCode::AlreadyMember => Msg::ErrAlreadyMember,
+            ErrorCode::NotMember => Msg::ErrNotMember,
+            ErrorCode::NotOwner => Msg::ErrNotOwner,
+            ErrorCode::OwnerCannotLeave => Msg::ErrOwnerCannotLeave,
+            ErrorCode::GroupFull => Msg::ErrGroupFull,
             ErrorCode::Internal | ErrorCode::Unknown => Msg::ErrInternal,
         }
     }

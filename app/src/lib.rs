@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod contacts;
 pub mod error;
 pub mod i18n;
 pub mod model;

@@ -22,6 +22,7 @@ pub const ENV_KEYS: &[&str] = &[
     "TRUST_PROXY_HEADERS",
     "MAX_BODY_BYTES",
     "DB_MAX_CONNECTIONS",
+    "GROUP_MAX_MEMBERS",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,6 +51,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Database connection pool size.
     pub db_max_connections: u32,
+    /// Most members a group may have, its owner included.
+    pub group_max_members: u64,
 }
 
 impl Default for Config {
@@ -67,6 +70,7 @@ impl Default for Config {
             trust_proxy_headers: false,
             max_body_bytes: 64 * 1024,
             db_max_connections: 16,
+            group_max_members: 500,
         }
     }
 }
@@ -102,6 +106,7 @@ impl Config {
             login_max_failures_per_ip: self.login_max_failures_per_ip,
             login_window: Duration::from_secs(self.login_window_secs),
             trust_proxy_headers: self.trust_proxy_headers,
+            group_max_members: self.group_max_members,
         }
     }
 }

@@ -19,7 +19,8 @@ use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 pub use config::Config;
 
@@ -75,7 +76,12 @@ pub fn router(core: Arc<AppCore>, options: LeptosOptions, max_body_bytes: usize)
         .layer(axum::middleware::map_response(api_error_status))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(Extension(core))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            // One INFO line per request: method, path, status, latency.
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
 }
 
 /// Serves `router` on `listener` until the process ends, with peer addresses available to

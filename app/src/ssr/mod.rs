@@ -4,7 +4,9 @@
 //! components learn about the server only through server functions.
 pub mod accounts;
 pub mod auth;
+pub mod communities;
 pub mod entity;
+pub mod relations;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -28,6 +30,8 @@ pub struct Settings {
     pub login_window: Duration,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy_headers: bool,
+    /// Most members a group may have, its owner included.
+    pub group_max_members: u64,
 }
 
 impl Default for Settings {
@@ -39,6 +43,7 @@ impl Default for Settings {
             login_max_failures_per_ip: 20,
             login_window: Duration::from_secs(15 * 60),
             trust_proxy_headers: false,
+            group_max_members: 500,
         }
     }
 }

@@ -1,0 +1,526 @@
+//! Groups: a `community` row plus membership rows in `user_relation` (role_type 2, the
+//! community id as target). Every change locks the community row first (SQLite: the write
+//! lock), so approvals, removals, transfers and the member limit never race each other.
+//! Only the owner may approve, decline, edit, remove members, transfer and dissolve.
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use super::auth::CurrentUser;
+use super::entity::{community, user_base, user_relation};
+use super::relations::{delete_row, find_reachable, memo, public_user, put_row, row, write_txn};
+use super::{AppCore, now_ms};
+use crate::contacts::{Community, Member, Membership, limits::*, relation_type, role_type};
+use crate::error::{ApiError, ErrorCode};
+
+fn group_not_found() -> ApiError {
+    ApiError::not_found("There is no such group.")
+}
+
+fn not_owner() -> ApiError {
+    ApiError::new(ErrorCode::NotOwner, "Only the group's owner may do this.")
+}
+
+/// Parses a group id; anything that is not one names no group.
+pub fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw.trim()).map_err(|_| group_not_found())
+}
+
+/// A group's name: 1–32 characters, one line.
+fn name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    let len = name.chars().count();
+    if len == 0 || len > GROUP_NAME_MAX || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "name",
+            format!("A group name has 1 to {GROUP_NAME_MAX} characters."),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn description(raw: &str) -> Result<String, ApiError> {
+    let text = raw.trim();
+    if text.chars().count() > GROUP_DESCRIPTION_MAX {
+        return Err(ApiError::invalid(
+            "description",
+            format!("A description has at most {GROUP_DESCRIPTION_MAX} characters."),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// An avatar: empty, or an http(s) or site-relative URL without spaces.
+pub fn avatar(raw: &str) -> Result<String, ApiError> {
+    let url = raw.trim();
+    let ok = url.is_empty()
+        || ((url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/'))
+            && url.len() <= AVATAR_URL_MAX
+            && !url
+                .chars()
+                .any(|c| c.is_whitespace() || c == '"' || c == '<' || c == '>'));
+    if !ok {
+        return Err(ApiError::invalid(
+            "avatar",
+            "An avatar is an http(s) address or empty.",
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+/// A live (not dissolved) group.
+async fn live(db: &impl ConnectionTrait, id: Uuid) -> Result<community::Model, ApiError> {
+    community::Entity::find_by_id(id)
+        .filter(community::Column::DeletedAt.is_null())
+        .one(db)
+        .await?
+        .ok_or_else(group_not_found)
+}
+
+/// The live group, its row locked until the transaction ends.
+async fn lock(txn: &DatabaseTransaction, id: Uuid) -> Result<community::Model, ApiError> {
+    let mut query =
+        community::Entity::find_by_id(id).filter(community::Column::DeletedAt.is_null());
+    if txn.get_database_backend() != DbBackend::Sqlite {
+        query = query.lock_exclusive();
+    }
+    query.one(txn).await?.ok_or_else(group_not_found)
+}
+
+pub async fn member_count(db: &impl ConnectionTrait, id: Uuid) -> Result<u64, ApiError> {
+    Ok(user_relation::Entity::find()
+        .filter(user_relation::Column::TargetId.eq(id))
+        .filter(user_relation::Column::RoleType.eq(role_type::GROUP))
+        .filter(user_relation::Column::RelationType.eq(relation_type::ACCEPTED))
+        .count(db)
+        .await?)
+}
+
+/// Whether `user` is a member (the owner included) of group `id`.
+pub async fn is_member(db: &impl ConnectionTrait, id: Uuid, user: Uuid) -> Result<bool, ApiError> {
+    Ok(row(db, user, id, role_type::GROUP)
+        .await?
+        .is_some_and(|r| r.relation_type == relation_type::ACCEPTED))
+}
+
+async fn membership(
+    db: &impl ConnectionTrait,
+    group: &community::Model,
+    user: Uuid,
+) -> Result<Membership, ApiError> {
+    if group.owner_id == user {
+        return Ok(Membership::Owner);
+    }
+    Ok(
+        match row(db, user, group.id, role_type::GROUP)
+            .await?
+            .map(|r| r.relation_type)
+        {
+            Some(relation_type::ACCEPTED) => Membership::Member,
+            Some(relation_type::REQUESTED) => Membership::Requested,
+            _ => Membership::None,
+        },
+    )
+}
+
+/// The API's view of a group for `me`.
+async fn view(
+    db: &impl ConnectionTrait,
+    group: &community::Model,
+    me: Uuid,
+) -> Result<Community, ApiError> {
+    let owner = user_base::Entity::find_by_id(group.owner_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("group {} has no owner row", group.id)))?;
+    Ok(Community {
+        id: group.id.to_string(),
+        name: group.name.clone(),
+        description: group.description.clone(),
+        avatar: group.avatar.clone(),
+        owner: public_user(&owner),
+        member_count: member_count(db, group.id).await?,
+        membership: membership(db, group, me).await?,
+        created_at: group.created_at,
+    })
+}
+
+/// Creates a group owned (and joined) by the caller.
+pub async fn create(
+    core: &AppCore,
+    me: &CurrentUser,
+    name_text: &str,
+    description_text: &str,
+    avatar_text: &str,
+) -> Result<Community, ApiError> {
+    let now = now_ms();
+    let group = community::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        owner_id: Set(me.id()),
+        name: Set(name(name_text)?),
+        description: Set(description(description_text)?),
+        avatar: Set(avatar(avatar_text)?),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+    };
+    let txn = write_txn(&core.db).await?;
+    let group = group.insert(&txn).await?;
+    put_row(
+        &txn,
+        None,
+        me.id(),
+        group.id,
+        role_type::GROUP,
+        relation_type::ACCEPTED,
+        None,
+    )
+    .await?;
+    txn.commit().await?;
+    view(&core.db, &group, me.id()).await
+}
+
+pub async fn get(core: &AppCore, me: &CurrentUser, id: &str) -> Result<Community, ApiError> {
+    let group = live(&core.db, parse_id(id)?).await?;
+    view(&core.db, &group, me.id()).await
+}
+
+/// Finds groups by exact id, or by a part of the name (case-insensitive).
+pub async fn search(
+    core: &AppCore,
+    me: &CurrentUser,
+    query: &str,
+) -> Result<Vec<Community>, ApiError> {
+    let query = query.trim();
+    if query.is_empty() {
+        return Ok(Vec::new());
+    }
+    if query.chars().count() > GROUP_NAME_MAX.max(36) {
+        return Err(ApiError::invalid(
+            "query",
+            "Search for a group id or at most 36 characters of a name.",
+        ));
+    }
+    let groups = if let Ok(id) = Uuid::parse_str(query) {
+        live(&core.db, id)
+            .await
+            .map(|g| vec![g])
+            .unwrap_or_default()
+    } else {
+        let escaped = query
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        community::Entity::find()
+            .filter(community::Column::DeletedAt.is_null())
+            .filter(
+                Expr::expr(Func::lower(Expr::col(community::Column::Name)))
+                    .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+            )
+            .order_by_asc(community::Column::Name)
+            .limit(SEARCH_RESULTS)
+            .all(&core.db)
+            .await?
+    };
+    let mut out = Vec::with_capacity(groups.len());
+    for group in &groups {
+        out.push(view(&core.db, group, me.id()).await?);
+    }
+    Ok(out)
+}
+
+/// Asks to join a group (a second ask updates the note).
+pub async fn join(
+    core: &AppCore,
+    me: &CurrentUser,
+    id: &str,
+    memo_text: &str,
+) -> Result<Membership, ApiError> {
+    let memo = memo(memo_text)?;
+    let id = parse_id(id)?;
+    let txn = write_txn(&core.db).await?;
+    let group = lock(&txn, id).await?;
+    let mine = row(&txn, me.id(), id, role_type::GROUP).await?;
+    if group.owner_id == me.id()
+        || mine
+            .as_ref()
+            .is_some_and(|r| r.relation_type == relation_type::ACCEPTED)
+    {
+        return Err(ApiError::new(
+            ErrorCode::AlreadyMember,
+            "You are already a member of this group.",
+        ));
+    }
+    if member_count(&txn, id).await? >= core.settings.group_max_members {
+        return Err(group_full());
+    }
+    put_row(
+        &txn,
+        mine,
+        me.id(),
+        id,
+        role_type::GROUP,
+        relation_type::REQUESTED,
+        Some(&memo),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Membership::Requested)
+}
+
+fn group_full() -> ApiError {
+    ApiError::new(
+        ErrorCode::GroupFull,
+        "This group has reached its member limit.",
+    )
+}
+
+/// Locks the group and checks that the caller owns it.
+async fn owned(
+    txn: &DatabaseTransaction,
+    me: &CurrentUser,
+    id: &str,
+) -> Result<community::Model, ApiError> {
+    let group = lock(txn, parse_id(id)?).await?;
+    if group.owner_id != me.id() {
+        return Err(not_owner());
+    }
+    Ok(group)
+}
+
+fn no_join_request() -> ApiError {
+    ApiError::not_found("This user has not asked to join the group.")
+}
+
+/// The owner lets a requester in.
+pub async fn approve(
+    core: &AppCore,
+    me: &CurrentUser,
+    id: &str,
+    username: &str,
+) -> Result<(), ApiError> {
+    let txn = write_txn(&core.db).await?;
+    let group = owned(&txn, me, id).await?;
+    let user = find_reachable(&txn, username)
+        .await
+        .map_err(|_| no_join_request())?;
+    let request = row(&txn, user.id, group.id, role_type::GROUP).await?;
+    if request.as_ref().map(|r| r.relation_type) != Some(relation_type::REQUESTED) {
+        return Err(no_join_request());
+    }
+    if member_count(&txn, group.id).await? >= core.settings.group_max_members {
+        return Err(group_full());
+    }
+    put_row(
+        &txn,
+        request,
+        user.id,
+        group.id,
+        role_type::GROUP,
+        relation_type::ACCEPTED,
+        None,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The owner turns a requester away.
+pub async fn decline(
+    core: &AppCore,
+    me: &CurrentUser,
+    id: &str,
+    username: &str,
+) -> Result<(), ApiError> {
+    let txn = write_txn(&core.db).await?;
+    let group = owned(&txn, me, id).await?;
+    let user = member_user(&txn, username)
+        .await?
+        .ok_or_else(no_join_request)?;
+    match row(&txn, user.id, group.id, role_type::GROUP).await? {
+        Some(r) if r.relation_type == relation_type::REQUESTED => delete_row(&txn, r).await?,
+        _ => return Err(no_join_request()),
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Any account by username (members may have been banned since they joined).
+async fn member_user(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Option<user_base::Model>, ApiError> {
+    Ok(user_base::Entity::find()
+        .filter(user_base::Column::Username.eq(username.trim().to_ascii_lowercase()))
+        .one(db)
+        .await?)
+}
+
+/// A member leaves (or withdraws a join request). The owner must hand over first.
+pub async fn leave(core: &AppCore, me: &CurrentUser, id: &str) -> Result<(), ApiError> {
+    let txn = write_txn(&core.db).await?;
+    let group = lock(&txn, parse_id(id)?).await?;
+    if group.owner_id == me.id() {
+        return Err(ApiError::new(
+            ErrorCode::OwnerCannotLeave,
+            "The owner cannot leave; hand the group over or dissolve it.",
+        ));
+    }
+    let mine = row(&txn, me.id(), group.id, role_type::GROUP)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::NotMember, "You are not a member of this group.")
+        })?;
+    delete_row(&txn, mine).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The owner changes the name, description or avatar (absent fields stay).
+pub async fn update(
+    core: &AppCore,
+    me: &CurrentUser,
+    id: &str,
+    new_name: Option<String>,
+    new_description: Option<String>,
+    new_avatar: Option<String>,
+) -> Result<Community, ApiError> {
+    let txn = write_txn(&core.db).await?;
+    let group = owned(&txn, me, id).await?;
+    let mut row: community::ActiveModel = group.into();
+    if let Some(n) = new_name {
+        row.name = Set(name(&n)?);
+    }
+    if let Some(d) = new_description {
+        row.description = Set(description(&d)?);
+    }
+    if let Some(a) = new_avatar {
+        row.avatar = Set(avatar(&a)?);
+    }
+    row.updated_at = Set(now_ms());
+    let group = row.update(&txn).await?;
+    txn.commit().await?;
+    view(&core.db, &group, me.id()).await
+}
+
+fn not_a_member() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotMember,
+        "This user is not a member of the group.",
+    )
+}
+
+/// The owner removes a member.
+pub async fn remove_member(
+    core: &AppCore,
+    me: &CurrentUser,
+    id: &str,
+    username: &str,
+) -> Result<(), ApiError> {
+    let txn = write_txn(&core.db).await?;
+    let group = owned(&txn, me, id).await?;
+    let user = member_user(&txn, username)
+        .await?
+        .ok_or_else(not_a_member)?;
+    if user.id == me.id() {
+        return Err(ApiError::new(
+            ErrorCode::OwnerCannotLeave,
+            "The owner cannot remove themself.",
+        ));
+    }
+    match row(&txn, user.id, group.id, role_type::GROUP).await? {
+        Some(r) if r.relation_type == relation_type::ACCEPTED => delete_row(&txn, r).await?,
+        _ => return Err(not_a_member()),
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The owner hands the group to another member.
+pub async fn transfer(
+    core: &AppCore,
+    me: &CurrentUser,
+    id: &str,
+    username: &str,
+) -> Result<Community, ApiError> {
+    let txn = write_txn(&core.db).await?;
+    let group = owned(&txn, me, id).await?;
+    let user = member_user(&txn, username)
+        .await?
+        .ok_or_else(not_a_member)?;
+    if user.id == me.id() {
+        return Err(ApiError::conflict("You already own this group."));
+    }
+    if !is_member(&txn, group.id, user.id).await? {
+        return Err(not_a_member());
+    }
+    let mut row: community::ActiveModel = group.into();
+    row.owner_id = Set(user.id);
+    row.updated_at = Set(now_ms());
+    let group = row.update(&txn).await?;
+    txn.commit().await?;
+    view(&core.db, &group, me.id()).await
+}
+
+/// The owner dissolves the group: it disappears for everyone, memberships end.
+pub async fn dissolve(core: &AppCore, me: &CurrentUser, id: &str) -> Result<(), ApiError> {
+    let txn = write_txn(&core.db).await?;
+    let group = owned(&txn, me, id).await?;
+    let group_id = group.id;
+    let mut row: community::ActiveModel = group.into();
+    let now = now_ms();
+    row.deleted_at = Set(Some(now));
+    row.updated_at = Set(now);
+    row.update(&txn).await?;
+    user_relation::Entity::delete_many()
+        .filter(user_relation::Column::TargetId.eq(group_id))
+        .filter(user_relation::Column::RoleType.eq(role_type::GROUP))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The member list, for members only: the owner first, then by join time.
+pub async fn members(core: &AppCore, me: &CurrentUser, id: &str) -> Result<Vec<Member>, ApiError> {
+    let group = live(&core.db, parse_id(id)?).await?;
+    if !is_member(&core.db, group.id, me.id()).await? {
+        return Err(ApiError::new(
+            ErrorCode::NotMember,
+            "Only members see who is in a group.",
+        ));
+    }
+    let rows = user_relation::Entity::find()
+        .filter(user_relation::Column::TargetId.eq(group.id))
+        .filter(user_relation::Column::RoleType.eq(role_type::GROUP))
+        .filter(user_relation::Column::RelationType.eq(relation_type::ACCEPTED))
+        .order_by_asc(user_relation::Column::UpdatedAt)
+        .all(&core.db)
+        .await?;
+    let users: HashMap<Uuid, user_base::Model> = user_base::Entity::find()
+        .filter(user_base::Column::Id.is_in(rows.iter().map(|r| r.user_id)))
+        .all(&core.db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect();
+    let mut members: Vec<Member> = rows
+        .iter()
+        .filter_map(|r| {
+            let user = users.get(&r.user_id)?;
+            Some(Member {
+                user: public_user(user),
+                is_owner: user.id == group.owner_id,
+                joined_at: r.updated_at,
+            })
+        })
+        .collect();
+    members.sort_by_key(|m| !m.is_owner);
+    Ok(members)
+}
