@@ -1,7 +1,7 @@
 //! quick-chat's application crate: the components, the server functions (the HTTP API) and
 //! the types both sides share. With `ssr` it also holds the server-side services (`ssr`);
 //! with `hydrate` it is compiled to WASM by the `frontend` crate. Never both at once.
-#![recursion_limit = "256"]
+#![recursion_limit = "512"]
 
 pub mod api;
 pub mod contacts;
@@ -20,8 +20,9 @@ use leptos_router::{SsrMode, path};
 
 use crate::i18n::{I18n, Msg, request_lang};
 use crate::ui::auth_pages::{LoginPage, RegisterPage};
+use crate::ui::contacts::{ContactsView, GroupDetail, UserDetail};
 use crate::ui::me::{LanguageEditor, MeView, PasswordEditor, ProfileEditor};
-use crate::ui::shell::{ChatsView, ContactsView, NotFound, Shell};
+use crate::ui::shell::{ChatsView, ConversationPane, NoContact, NoConversation, NotFound, Shell};
 
 /// Every page renders completely before it is sent, so the session guards can answer with a
 /// real HTTP redirect (the pages must work without JavaScript).
@@ -68,8 +69,16 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/register") view=RegisterPage ssr=ASYNC/>
                 <ParentRoute path=path!("") view=Shell ssr=ASYNC>
                     <Route path=path!("") view=|| view! { <Redirect path="/chats"/> } ssr=ASYNC/>
-                    <Route path=path!("chats") view=ChatsView ssr=ASYNC/>
-                    <Route path=path!("contacts") view=ContactsView ssr=ASYNC/>
+                    <ParentRoute path=path!("chats") view=ChatsView ssr=ASYNC>
+                        <Route path=path!("") view=NoConversation ssr=ASYNC/>
+                        <Route path=path!("user/:username") view=ConversationPane ssr=ASYNC/>
+                        <Route path=path!("group/:id") view=ConversationPane ssr=ASYNC/>
+                    </ParentRoute>
+                    <ParentRoute path=path!("contacts") view=ContactsView ssr=ASYNC>
+                        <Route path=path!("") view=NoContact ssr=ASYNC/>
+                        <Route path=path!("user/:username") view=UserDetail ssr=ASYNC/>
+                        <Route path=path!("group/:id") view=GroupDetail ssr=ASYNC/>
+                    </ParentRoute>
                     <ParentRoute path=path!("me") view=MeView ssr=ASYNC>
                         <Route path=path!("") view=ProfileEditor ssr=ASYNC/>
                         <Route path=path!("profile") view=ProfileEditor ssr=ASYNC/>

@@ -1,5 +1,7 @@
 //! The WASM entry point: hydrates the server-rendered page. Holds nothing but `hydrate()`;
 //! the app itself lives in the `app` crate.
+#![recursion_limit = "512"]
+
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();

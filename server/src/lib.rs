@@ -1,6 +1,8 @@
 //! The quick-chat server: builds the axum router (SSR pages, the `/api/v1` server functions,
 //! health check) around one [`AppCore`]. `main.rs` runs it; the integration tests start it on
 //! port 0 against a fresh database.
+#![recursion_limit = "512"]
+
 pub mod config;
 
 use std::net::SocketAddr;

@@ -1,4 +1,6 @@
 //! `server`: reads the configuration, opens and migrates the database, serves quick-chat.
+#![recursion_limit = "512"]
+
 use std::process::ExitCode;
 
 use server::{Config, leptos_options, open_database, router, serve};

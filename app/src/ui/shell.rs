@@ -7,7 +7,8 @@ use leptos_router::hooks::use_location;
 
 use crate::i18n::{Msg, use_i18n};
 use crate::model::UserProfile;
-use crate::ui::widgets::{Avatar, Icon, IconSvg};
+use crate::ui::contacts::provide_contacts;
+use crate::ui::widgets::{Avatar, ClientOnly, Icon, IconSvg};
 use crate::ui::{Me, use_auth};
 
 /// Guards the signed-in routes: renders the layout for a session, else sends to `/login`.
@@ -38,6 +39,8 @@ fn Layout(user: UserProfile) -> impl IntoView {
     let i18n = use_i18n();
     let me = RwSignal::new(user);
     provide_context(Me(me));
+    let contacts = provide_contacts();
+    let pending = move || contacts.pending_count();
     let location = use_location();
     // "/me/password" names an item; "/me" and "/chats" are lists.
     let detail_open = move || location.pathname.get().trim_matches('/').split('/').count() > 1;
@@ -58,6 +61,11 @@ fn Layout(user: UserProfile) -> impl IntoView {
                 <A href="/contacts" attr:class="rail-item" attr:data-nav="contacts">
                     <IconSvg icon=Icon::Contacts/>
                     <span>{move || i18n.t(Msg::Contacts)}</span>
+                    <ClientOnly fallback=|| ()>
+                        <Show when=move || { pending() > 0 }>
+                            <span class="badge rail-badge" data-testid="contacts-badge">{pending}</span>
+                        </Show>
+                    </ClientOnly>
                 </A>
                 <A href="/me" attr:class="rail-item" attr:data-nav="me">
                     <IconSvg icon=Icon::Me/>
@@ -117,18 +125,47 @@ pub fn ChatsView() -> impl IntoView {
         <ListPane title=Msg::Chats>
             <EmptyState title=Msg::NoChats hint=Msg::NoChatsHint/>
         </ListPane>
-        <DetailPlaceholder msg=Msg::PickChat/>
+        <Outlet/>
     }
 }
 
+/// `/chats/user/:username` and `/chats/group/:id`: the conversation pane. Messaging itself
+/// arrives with the real-time relay; until then it shows whom the chat is with.
 #[component]
-pub fn ContactsView() -> impl IntoView {
+pub fn ConversationPane() -> impl IntoView {
+    let i18n = use_i18n();
+    let params = leptos_router::hooks::use_params_map();
+    let title = move || {
+        let p = params.read();
+        p.get("username")
+            .or_else(|| p.get("id"))
+            .unwrap_or_default()
+    };
     view! {
-        <ListPane title=Msg::Contacts>
-            <EmptyState title=Msg::NoContacts hint=Msg::NoContactsHint/>
-        </ListPane>
-        <DetailPlaceholder msg=Msg::PickContact/>
+        <section class="detail-pane conversation" data-testid="conversation">
+            <header class="pane-header detail-header">
+                <A href="/chats" attr:class="back" attr:aria-label=move || i18n.t(Msg::Back)>
+                    <IconSvg icon=Icon::Back/>
+                </A>
+                <h2>{title}</h2>
+            </header>
+            <div class="empty-state">
+                <p class="muted">{move || i18n.t(Msg::NoMessagesYet)}</p>
+            </div>
+        </section>
     }
+}
+
+/// `/chats` with nothing selected.
+#[component]
+pub fn NoConversation() -> impl IntoView {
+    view! { <DetailPlaceholder msg=Msg::PickChat/> }
+}
+
+/// `/contacts` with nothing selected.
+#[component]
+pub fn NoContact() -> impl IntoView {
+    view! { <DetailPlaceholder msg=Msg::PickContact/> }
 }
 
 #[component]

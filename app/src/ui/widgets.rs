@@ -65,6 +65,25 @@ pub fn ErrorNote(#[prop(into)] error: Signal<Option<ApiError>>) -> impl IntoView
     }
 }
 
+/// Renders `children` only in the browser, after hydration; the server and the hydrating
+/// browser both render `fallback` ("Loading…" by default). For content that comes from
+/// browser-side loads, which the server cannot render: it keeps hydration exact.
+#[component]
+pub fn ClientOnly(
+    children: ChildrenFn,
+    #[prop(optional, into)] fallback: Option<ViewFn>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let mounted = RwSignal::new(false);
+    Effect::new(move |_| mounted.set(true));
+    let fallback = fallback.unwrap_or_else(|| {
+        ViewFn::from(
+            move || view! { <p class="muted pad">{move || i18n.t(crate::i18n::Msg::Loading)}</p> },
+        )
+    });
+    view! { <Show when=move || mounted.get() fallback=fallback>{children()}</Show> }
+}
+
 /// The name of a navigation icon.
 #[derive(Clone, Copy)]
 pub enum Icon {
@@ -115,7 +134,7 @@ mod tests {
     #[test]
     fn dates_are_civil_utc_dates() {
         assert_eq!(format_date(0), "1970-01-01");
-        assert_eq!(format_date(1_796_256_000_000), "2026-12-01");
+        assert_eq!(format_date(1_796_083_200_000), "2026-12-01");
         assert_eq!(format_date(951_782_400_000), "2000-02-29");
     }
 
