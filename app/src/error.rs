@@ -49,6 +49,16 @@ pub enum ErrorCode {
     OwnerCannotLeave,
     /// The group has reached its member limit.
     GroupFull,
+    /// A WebSocket frame that is not valid JSON or lacks a field.
+    BadFrame,
+    /// A WebSocket frame whose `type` the server does not know.
+    UnknownType,
+    /// A WebSocket frame larger than 64 KiB.
+    FrameTooLarge,
+    /// A message longer than 4,000 characters.
+    MessageTooLong,
+    /// Sending faster than the per-user rate allows.
+    RateLimited,
     /// The request conflicts with the current state.
     Conflict,
     /// Too many attempts; `retry_after` says when to try again.
@@ -68,7 +78,12 @@ impl ErrorCode {
     /// The HTTP status that carries this code.
     pub fn status(self) -> u16 {
         match self {
-            Self::BadRequest | Self::InvalidField | Self::CannotAddSelf => 400,
+            Self::BadRequest
+            | Self::InvalidField
+            | Self::CannotAddSelf
+            | Self::BadFrame
+            | Self::UnknownType
+            | Self::MessageTooLong => 400,
             Self::Unauthorized | Self::InvalidCredentials => 401,
             Self::WrongPassword
             | Self::AccountBanned
@@ -83,8 +98,8 @@ impl ErrorCode {
             | Self::AlreadyMember
             | Self::OwnerCannotLeave
             | Self::GroupFull => 409,
-            Self::PayloadTooLarge => 413,
-            Self::TooManyRequests => 429,
+            Self::PayloadTooLarge | Self::FrameTooLarge => 413,
+            Self::TooManyRequests | Self::RateLimited => 429,
             Self::Unavailable => 503,
             Self::Internal | Self::Network | Self::Unknown => 500,
         }
@@ -112,6 +127,11 @@ impl ErrorCode {
             Self::NotOwner => "not_owner",
             Self::OwnerCannotLeave => "owner_cannot_leave",
             Self::GroupFull => "group_full",
+            Self::BadFrame => "bad_frame",
+            Self::UnknownType => "unknown_type",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::MessageTooLong => "message_too_long",
+            Self::RateLimited => "rate_limited",
             Self::Conflict => "conflict",
             Self::TooManyRequests => "too_many_requests",
             Self::Unavailable => "unavailable",

@@ -173,6 +173,22 @@ messages! {
     SearchGroupsHint => "Group name or ID", "群名称或群 ID";
     NoResults => "Nothing found", "没有找到结果";
     Close => "Close", "关闭";
+    Connecting => "Connecting…", "连接中…";
+    OfflineRetrying => "Offline, reconnecting…", "已断开，正在重连…";
+    EnableNotifications => "Enable notifications", "开启通知";
+    You => "You", "我";
+    Online => "online", "在线";
+    LastSeen => "last seen", "最近在线";
+    GroupChat => "Group chat", "群聊";
+    SomeoneTyping => "Someone is typing…", "有人正在输入…";
+    IsTyping => "is typing…", "正在输入…";
+    StateSending => "sending", "发送中";
+    StateSent => "sent", "已发送";
+    StateRead => "read", "已读";
+    StateFailed => "failed", "发送失败";
+    TapToRetry => "Tap to retry.", "点击重试。";
+    TypeMessage => "Type a message. Enter sends, Shift+Enter adds a line.", "输入消息，Enter 发送，Shift+Enter 换行。";
+    Send => "Send", "发送";
     NoMessagesYet => "No messages yet. Say hello!", "还没有消息，打个招呼吧！";
     ErrBadRequest => "The request was not understood.", "请求格式有误。";
     ErrInvalidField => "Please check this field.", "请检查填写的内容。";
@@ -198,6 +214,8 @@ messages! {
     ErrNotOwner => "Only the group owner may do this.", "只有群主可以执行此操作。";
     ErrOwnerCannotLeave => "The owner cannot leave; hand the group over first.", "群主不能退出，请先转让群组。";
     ErrGroupFull => "This group is full.", "该群组已满员。";
+    ErrMessageTooLong => "The message is too long (at most 4,000 characters).", "消息过长（最多 4000 个字符）。";
+    ErrRateLimited => "You are sending too fast. Wait a moment.", "发送太快了，请稍等片刻。";
 }
 
 impl Msg {
@@ -227,6 +245,9 @@ impl Msg {
             ErrorCode::NotOwner => Msg::ErrNotOwner,
             ErrorCode::OwnerCannotLeave => Msg::ErrOwnerCannotLeave,
             ErrorCode::GroupFull => Msg::ErrGroupFull,
+            ErrorCode::MessageTooLong | ErrorCode::FrameTooLarge => Msg::ErrMessageTooLong,
+            ErrorCode::RateLimited => Msg::ErrRateLimited,
+            ErrorCode::BadFrame | ErrorCode::UnknownType => Msg::ErrBadRequest,
             ErrorCode::Internal | ErrorCode::Unknown => Msg::ErrInternal,
         }
     }

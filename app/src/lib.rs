@@ -4,10 +4,12 @@
 #![recursion_limit = "512"]
 
 pub mod api;
+pub mod chat;
 pub mod contacts;
 pub mod error;
 pub mod i18n;
 pub mod model;
+pub mod protocol;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 mod ui;
@@ -20,9 +22,10 @@ use leptos_router::{SsrMode, path};
 
 use crate::i18n::{I18n, Msg, request_lang};
 use crate::ui::auth_pages::{LoginPage, RegisterPage};
+use crate::ui::chats::{ChatsView, ConversationPane};
 use crate::ui::contacts::{ContactsView, GroupDetail, UserDetail};
 use crate::ui::me::{LanguageEditor, MeView, PasswordEditor, ProfileEditor};
-use crate::ui::shell::{ChatsView, ConversationPane, NoContact, NoConversation, NotFound, Shell};
+use crate::ui::shell::{NoContact, NoConversation, NotFound, Shell};
 
 /// Every page renders completely before it is sent, so the session guards can answer with a
 /// real HTTP redirect (the pages must work without JavaScript).
@@ -47,6 +50,19 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The page title. The server renders it once as plain text: leptos_meta formats the title
+/// outside the request's reactive arena, where reading a signal panics.
+fn title_text(i18n: I18n) -> leptos::text_prop::TextProp {
+    #[cfg(feature = "ssr")]
+    {
+        Msg::AppName.text(i18n.lang.get_untracked()).into()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        (move || i18n.t(Msg::AppName)).into()
+    }
+}
+
 /// The application root: language, session, routes.
 #[component]
 pub fn App() -> impl IntoView {
@@ -62,7 +78,7 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/quick-chat.css"/>
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Meta name="color-scheme" content="light"/>
-        <Title text=move || i18n.t(Msg::AppName)/>
+        <Title text=title_text(i18n)/>
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage ssr=ASYNC/>
@@ -71,8 +87,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=|| view! { <Redirect path="/chats"/> } ssr=ASYNC/>
                     <ParentRoute path=path!("chats") view=ChatsView ssr=ASYNC>
                         <Route path=path!("") view=NoConversation ssr=ASYNC/>
-                        <Route path=path!("user/:username") view=ConversationPane ssr=ASYNC/>
-                        <Route path=path!("group/:id") view=ConversationPane ssr=ASYNC/>
+                        <Route path=path!("user/:user") view=ConversationPane ssr=ASYNC/>
+                        <Route path=path!("group/:group") view=ConversationPane ssr=ASYNC/>
                     </ParentRoute>
                     <ParentRoute path=path!("contacts") view=ContactsView ssr=ASYNC>
                         <Route path=path!("") view=NoContact ssr=ASYNC/>

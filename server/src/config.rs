@@ -23,6 +23,12 @@ pub const ENV_KEYS: &[&str] = &[
     "MAX_BODY_BYTES",
     "DB_MAX_CONNECTIONS",
     "GROUP_MAX_MEMBERS",
+    "ALLOWED_ORIGINS",
+    "WS_SEND_RATE",
+    "WS_SEND_BURST",
+    "WS_IDLE_TIMEOUT_SECS",
+    "WS_PING_SECS",
+    "WS_QUEUE",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +59,17 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Most members a group may have, its owner included.
     pub group_max_members: u64,
+    /// Comma-separated origins, besides the server's own, that may open the WebSocket.
+    pub allowed_origins: String,
+    /// Messages per second a user may send, sustained, and in a burst.
+    pub ws_send_rate: u32,
+    pub ws_send_burst: u32,
+    /// A WebSocket silent this long is closed (the browser pings every 25 s).
+    pub ws_idle_timeout_secs: u64,
+    /// How often the server pings each WebSocket.
+    pub ws_ping_secs: u64,
+    /// Frames waiting for one WebSocket before it counts as too slow and is closed.
+    pub ws_queue: usize,
 }
 
 impl Default for Config {
@@ -71,6 +88,12 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             db_max_connections: 16,
             group_max_members: 500,
+            allowed_origins: String::new(),
+            ws_send_rate: 20,
+            ws_send_burst: 60,
+            ws_idle_timeout_secs: 60,
+            ws_ping_secs: 20,
+            ws_queue: 256,
         }
     }
 }
@@ -95,6 +118,23 @@ impl Config {
                 self.data_dir.join("quick-chat.db").display()
             )
         })
+    }
+
+    /// The relay's part of this configuration.
+    pub fn relay_settings(&self) -> crate::relay::RelaySettings {
+        crate::relay::RelaySettings {
+            allowed_origins: self
+                .allowed_origins
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            send_rate: self.ws_send_rate,
+            send_burst: self.ws_send_burst,
+            idle_timeout: Duration::from_secs(self.ws_idle_timeout_secs.max(1)),
+            ping_every: Duration::from_secs(self.ws_ping_secs.max(1)),
+            queue: self.ws_queue.max(1),
+        }
     }
 
     /// What the request handlers need of this configuration.

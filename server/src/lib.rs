@@ -4,6 +4,7 @@
 #![recursion_limit = "512"]
 
 pub mod config;
+pub mod relay;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,11 +64,27 @@ pub fn leptos_options() -> LeptosOptions {
     options
 }
 
+/// Everything one server process runs: the shared core and the relay.
+pub struct Services {
+    pub core: Arc<AppCore>,
+    pub relay: Arc<relay::Relay>,
+}
+
+impl Services {
+    /// Starts the services on an open database.
+    pub fn start(config: &Config, db: DatabaseConnection) -> Self {
+        let core = AppCore::new(db, config.settings());
+        let relay = relay::Relay::start(core.clone(), config.relay_settings());
+        Self { core, relay }
+    }
+}
+
 /// The whole HTTP surface of one server process.
-pub fn router(core: Arc<AppCore>, options: LeptosOptions, max_body_bytes: usize) -> Router {
+pub fn router(services: &Services, options: LeptosOptions, max_body_bytes: usize) -> Router {
     let routes = generate_route_list(App);
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/ws", get(relay::ws_handler))
         .leptos_routes(&options, routes, {
             let options = options.clone();
             move || shell(options.clone())
@@ -77,7 +94,8 @@ pub fn router(core: Arc<AppCore>, options: LeptosOptions, max_body_bytes: usize)
         .with_state(options)
         .layer(axum::middleware::map_response(api_error_status))
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(Extension(core))
+        .layer(Extension(services.core.clone()))
+        .layer(Extension(services.relay.clone()))
         .layer(
             // One INFO line per request: method, path, status, latency.
             TraceLayer::new_for_http()

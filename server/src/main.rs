@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use server::{Config, leptos_options, open_database, router, serve};
+use server::{Config, Services, leptos_options, open_database, router, serve};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -29,8 +29,8 @@ async fn main() -> ExitCode {
     };
     let options = leptos_options();
     let addr = config.bind_addr.unwrap_or(options.site_addr);
-    let core = app::ssr::AppCore::new(db, config.settings());
-    let app = router(core, options, config.max_body_bytes);
+    let services = Services::start(&config, db);
+    let app = router(&services, options, config.max_body_bytes);
 
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,

@@ -65,6 +65,7 @@ pub async fn register(
         created_at: Set(now),
         updated_at: Set(now),
         deleted_at: Set(None),
+        last_seen_at: Set(None),
     };
     // Two registrations of one name can race past the check above; the unique index decides.
     match row.insert(&core.db).await {

@@ -14,9 +14,42 @@ use uuid::Uuid;
 use super::auth::CurrentUser;
 use super::entity::{community, user_base, user_relation};
 use super::relations::{delete_row, find_reachable, memo, public_user, put_row, row, write_txn};
-use super::{AppCore, now_ms};
+use super::{AppCore, RelationEvent, now_ms};
 use crate::contacts::{Community, Member, Membership, limits::*, relation_type, role_type};
 use crate::error::{ApiError, ErrorCode};
+use crate::protocol::RelationChange;
+
+/// Tells every member of `group` (and `extra` users) that the group changed.
+async fn announce_group(
+    core: &AppCore,
+    group: Uuid,
+    members: Vec<Uuid>,
+    extra: &[(Uuid, RelationChange)],
+) {
+    let mut events: Vec<RelationEvent> = members
+        .into_iter()
+        .filter(|m| !extra.iter().any(|(u, _)| u == m))
+        .map(|user| RelationEvent {
+            user,
+            change: RelationChange::GroupChanged,
+            username: None,
+            community_id: Some(group),
+        })
+        .collect();
+    events.extend(extra.iter().map(|(user, change)| RelationEvent {
+        user: *user,
+        change: *change,
+        username: None,
+        community_id: Some(group),
+    }));
+    core.announce(events);
+}
+
+async fn members_now(core: &AppCore, group: Uuid) -> Vec<Uuid> {
+    super::messages::group_members(&core.db, group)
+        .await
+        .unwrap_or_default()
+}
 
 fn group_not_found() -> ApiError {
     ApiError::not_found("There is no such group.")
@@ -182,6 +215,13 @@ pub async fn create(
     )
     .await?;
     txn.commit().await?;
+    announce_group(
+        core,
+        group.id,
+        vec![],
+        &[(me.id(), RelationChange::GroupJoined)],
+    )
+    .await;
     view(&core.db, &group, me.id()).await
 }
 
@@ -271,6 +311,12 @@ pub async fn join(
     )
     .await?;
     txn.commit().await?;
+    core.announce(vec![RelationEvent {
+        user: group.owner_id,
+        change: RelationChange::GroupRequest,
+        username: Some(me.user.username.clone()),
+        community_id: Some(id),
+    }]);
     Ok(Membership::Requested)
 }
 
@@ -328,6 +374,14 @@ pub async fn approve(
     )
     .await?;
     txn.commit().await?;
+    let members = members_now(core, group.id).await;
+    announce_group(
+        core,
+        group.id,
+        members,
+        &[(user.id, RelationChange::GroupJoined)],
+    )
+    .await;
     Ok(())
 }
 
@@ -348,6 +402,13 @@ pub async fn decline(
         _ => return Err(no_join_request()),
     }
     txn.commit().await?;
+    announce_group(
+        core,
+        group.id,
+        vec![me.id()],
+        &[(user.id, RelationChange::GroupLeft)],
+    )
+    .await;
     Ok(())
 }
 
@@ -379,6 +440,14 @@ pub async fn leave(core: &AppCore, me: &CurrentUser, id: &str) -> Result<(), Api
         })?;
     delete_row(&txn, mine).await?;
     txn.commit().await?;
+    let members = members_now(core, group.id).await;
+    announce_group(
+        core,
+        group.id,
+        members,
+        &[(me.id(), RelationChange::GroupLeft)],
+    )
+    .await;
     Ok(())
 }
 
@@ -406,6 +475,8 @@ pub async fn update(
     row.updated_at = Set(now_ms());
     let group = row.update(&txn).await?;
     txn.commit().await?;
+    let members = members_now(core, group.id).await;
+    announce_group(core, group.id, members, &[]).await;
     view(&core.db, &group, me.id()).await
 }
 
@@ -439,6 +510,14 @@ pub async fn remove_member(
         _ => return Err(not_a_member()),
     }
     txn.commit().await?;
+    let members = members_now(core, group.id).await;
+    announce_group(
+        core,
+        group.id,
+        members,
+        &[(user.id, RelationChange::GroupLeft)],
+    )
+    .await;
     Ok(())
 }
 
@@ -465,6 +544,8 @@ pub async fn transfer(
     row.updated_at = Set(now_ms());
     let group = row.update(&txn).await?;
     txn.commit().await?;
+    let members = members_now(core, group.id).await;
+    announce_group(core, group.id, members, &[]).await;
     view(&core.db, &group, me.id()).await
 }
 
@@ -473,6 +554,7 @@ pub async fn dissolve(core: &AppCore, me: &CurrentUser, id: &str) -> Result<(), 
     let txn = write_txn(&core.db).await?;
     let group = owned(&txn, me, id).await?;
     let group_id = group.id;
+    let members = super::messages::group_members(&txn, group_id).await?;
     let mut row: community::ActiveModel = group.into();
     let now = now_ms();
     row.deleted_at = Set(Some(now));
@@ -484,6 +566,11 @@ pub async fn dissolve(core: &AppCore, me: &CurrentUser, id: &str) -> Result<(), 
         .exec(&txn)
         .await?;
     txn.commit().await?;
+    let leaving: Vec<(Uuid, RelationChange)> = members
+        .into_iter()
+        .map(|m| (m, RelationChange::GroupLeft))
+        .collect();
+    announce_group(core, group_id, vec![], &leaving).await;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod auth;
 pub mod communities;
 pub mod entity;
+pub mod messages;
 pub mod relations;
 pub mod throttle;
 
@@ -48,12 +49,30 @@ impl Default for Settings {
     }
 }
 
-/// Everything a request handler shares: the database, the settings, the login throttle.
-/// The server puts one `Arc<AppCore>` into every request's extensions.
+/// A change in whom a user is related to, announced after it is committed: the relay
+/// forwards it to the user's open sessions (as a `relation` frame) and forgets what it had
+/// cached about who may message whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelationEvent {
+    /// Who should hear about it.
+    pub user: uuid::Uuid,
+    pub change: crate::protocol::RelationChange,
+    /// The other person, when there is one.
+    pub username: Option<String>,
+    pub community_id: Option<uuid::Uuid>,
+}
+
+/// Everything a request handler shares: the database, the settings, the login throttle, and
+/// the channel on which relation changes are announced. The server puts one `Arc<AppCore>`
+/// into every request's extensions.
 pub struct AppCore {
     pub db: DatabaseConnection,
     pub settings: Settings,
     pub throttle: throttle::LoginThrottle,
+    pub events: tokio::sync::broadcast::Sender<Vec<RelationEvent>>,
+    /// Moves on every announced change, before the request that made it answers: caches
+    /// of who may message whom compare against it and so never serve a stale answer.
+    pub relations_version: std::sync::atomic::AtomicU64,
 }
 
 impl AppCore {
@@ -63,11 +82,23 @@ impl AppCore {
             settings.login_max_failures_per_ip,
             settings.login_window,
         );
+        let (events, _) = tokio::sync::broadcast::channel(1024);
         Arc::new(Self {
             db,
             settings,
             throttle,
+            events,
+            relations_version: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Announces committed relation changes (nobody listening is fine).
+    pub fn announce(&self, events: Vec<RelationEvent>) {
+        self.relations_version
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if !events.is_empty() {
+            let _ = self.events.send(events);
+        }
     }
 }
 

@@ -18,13 +18,14 @@ use uuid::Uuid;
 
 use super::auth::CurrentUser;
 use super::entity::{community, user_base, user_relation};
-use super::{AppCore, now_ms};
+use super::{AppCore, RelationEvent, now_ms};
 use crate::contacts::{
     CommunitySummary, PublicUser, RelationEntry, Standing, UserCard, limits::*, relation_type,
     role_type,
 };
 use crate::error::{ApiError, ErrorCode};
 use crate::model::{Gender, Role};
+use crate::protocol::RelationChange;
 
 /// The card of a user.
 pub fn public_user(user: &user_base::Model) -> PublicUser {
@@ -325,7 +326,26 @@ pub async fn request(
         }
     };
     txn.commit().await?;
+    let change = if result == Standing::Friend {
+        RelationChange::FriendAdded
+    } else {
+        RelationChange::FriendRequest
+    };
+    let mut events = vec![event(target.id, change, &me.user.username)];
+    if result == Standing::Friend {
+        events.push(event(me.id(), change, &target.username));
+    }
+    core.announce(events);
     Ok(result)
+}
+
+fn event(user: Uuid, change: RelationChange, username: &str) -> RelationEvent {
+    RelationEvent {
+        user,
+        change,
+        username: Some(username.to_owned()),
+        community_id: None,
+    }
 }
 
 fn no_request() -> ApiError {
@@ -365,6 +385,10 @@ pub async fn accept(core: &AppCore, me: &CurrentUser, username: &str) -> Result<
     )
     .await?;
     txn.commit().await?;
+    core.announce(vec![
+        event(requester.id, RelationChange::FriendAdded, &me.user.username),
+        event(me.id(), RelationChange::FriendAdded, &requester.username),
+    ]);
     Ok(())
 }
 
@@ -381,6 +405,11 @@ pub async fn decline(core: &AppCore, me: &CurrentUser, username: &str) -> Result
         _ => return Err(no_request()),
     }
     txn.commit().await?;
+    core.announce(vec![event(
+        me.id(),
+        RelationChange::FriendRequest,
+        &requester.username,
+    )]);
     Ok(())
 }
 
@@ -408,6 +437,10 @@ pub async fn remove(core: &AppCore, me: &CurrentUser, username: &str) -> Result<
     let mine = row(&txn, me.id(), other.id, role_type::FRIEND)
         .await?
         .ok_or_else(not_related)?;
+    let change = match mine.relation_type {
+        relation_type::ACCEPTED => RelationChange::FriendRemoved,
+        _ => RelationChange::FriendRequest,
+    };
     if mine.relation_type == relation_type::ACCEPTED
         && let Some(theirs) = row(&txn, other.id, me.id(), role_type::FRIEND).await?
         && theirs.relation_type == relation_type::ACCEPTED
@@ -425,6 +458,10 @@ pub async fn remove(core: &AppCore, me: &CurrentUser, username: &str) -> Result<
     }
     delete_row(&txn, mine).await?;
     txn.commit().await?;
+    core.announce(vec![
+        event(other.id, change, &me.user.username),
+        event(me.id(), change, &other.username),
+    ]);
     Ok(())
 }
 

@@ -619,7 +619,7 @@ fn UserCardView(card: UserCard, reload: RwSignal<u32>) -> impl IntoView {
         Standing::Myself => view! { <p class="muted">{move || i18n.t(Msg::ThisIsYou)}</p> }.into_any(),
         Standing::Friend => view! {
             <div class="card-actions">
-                <A href=format!("/chats/user/{}", user.username) attr:class="button primary" attr:data-testid="send-message">
+                <A href=format!("/chats/user/{}", user.id) attr:class="button primary" attr:data-testid="send-message">
                     {move || i18n.t(Msg::SendMessage)}
                 </A>
                 <Show

@@ -41,6 +41,12 @@ fn Layout(user: UserProfile) -> impl IntoView {
     provide_context(Me(me));
     let contacts = provide_contacts();
     let pending = move || contacts.pending_count();
+    let chat = crate::chat::Chat::provide(Callback::new(move |_| contacts.refresh()));
+    let unread = move || chat.total_unread();
+    let page_title = move || match unread() {
+        0 => i18n.t(Msg::AppName).to_owned(),
+        n => format!("({n}) {}", i18n.t(Msg::AppName)),
+    };
     let location = use_location();
     // "/me/password" names an item; "/me" and "/chats" are lists.
     let detail_open = move || location.pathname.get().trim_matches('/').split('/').count() > 1;
@@ -49,6 +55,10 @@ fn Layout(user: UserProfile) -> impl IntoView {
     let avatar = Signal::derive(move || me.with(|u| u.avatar.clone()));
 
     view! {
+        // Only the browser knows the unread count (and only it may format a reactive title).
+        <ClientOnly fallback=|| ()>
+            <leptos_meta::Title text=page_title/>
+        </ClientOnly>
         <div class="app" class:detail-open=detail_open>
             <nav class="rail" aria-label=move || i18n.t(Msg::AppName)>
                 <A href="/me" attr:class="rail-me" attr:title=move || nickname.get()>
@@ -57,6 +67,11 @@ fn Layout(user: UserProfile) -> impl IntoView {
                 <A href="/chats" attr:class="rail-item" attr:data-nav="chats">
                     <IconSvg icon=Icon::Chats/>
                     <span>{move || i18n.t(Msg::Chats)}</span>
+                    <ClientOnly fallback=|| ()>
+                        <Show when=move || { unread() > 0 }>
+                            <span class="badge rail-badge" data-testid="chats-badge">{unread}</span>
+                        </Show>
+                    </ClientOnly>
                 </A>
                 <A href="/contacts" attr:class="rail-item" attr:data-nav="contacts">
                     <IconSvg icon=Icon::Contacts/>
@@ -77,24 +92,6 @@ fn Layout(user: UserProfile) -> impl IntoView {
     }
 }
 
-/// A list pane with its title and a search box.
-#[component]
-pub fn ListPane(title: Msg, children: Children) -> impl IntoView {
-    let i18n = use_i18n();
-    view! {
-        <section class="list-pane">
-            <header class="pane-header">
-                <h2>{move || i18n.t(title)}</h2>
-            </header>
-            <div class="search">
-                <IconSvg icon=Icon::Search/>
-                <input type="search" placeholder=move || i18n.t(Msg::Search) aria-label=move || i18n.t(Msg::Search)/>
-            </div>
-            <div class="list-body">{children()}</div>
-        </section>
-    }
-}
-
 /// What the detail pane shows when nothing is selected.
 #[component]
 pub fn DetailPlaceholder(msg: Msg) -> impl IntoView {
@@ -103,55 +100,6 @@ pub fn DetailPlaceholder(msg: Msg) -> impl IntoView {
         <section class="detail-pane detail-empty">
             <img src="/favicon.svg" alt="" class="placeholder-logo"/>
             <p class="muted">{move || i18n.t(msg)}</p>
-        </section>
-    }
-}
-
-/// An empty list: a title and a hint, in words.
-#[component]
-pub fn EmptyState(title: Msg, hint: Msg) -> impl IntoView {
-    let i18n = use_i18n();
-    view! {
-        <div class="empty-state">
-            <p class="empty-title">{move || i18n.t(title)}</p>
-            <p class="muted">{move || i18n.t(hint)}</p>
-        </div>
-    }
-}
-
-#[component]
-pub fn ChatsView() -> impl IntoView {
-    view! {
-        <ListPane title=Msg::Chats>
-            <EmptyState title=Msg::NoChats hint=Msg::NoChatsHint/>
-        </ListPane>
-        <Outlet/>
-    }
-}
-
-/// `/chats/user/:username` and `/chats/group/:id`: the conversation pane. Messaging itself
-/// arrives with the real-time relay; until then it shows whom the chat is with.
-#[component]
-pub fn ConversationPane() -> impl IntoView {
-    let i18n = use_i18n();
-    let params = leptos_router::hooks::use_params_map();
-    let title = move || {
-        let p = params.read();
-        p.get("username")
-            .or_else(|| p.get("id"))
-            .unwrap_or_default()
-    };
-    view! {
-        <section class="detail-pane conversation" data-testid="conversation">
-            <header class="pane-header detail-header">
-                <A href="/chats" attr:class="back" attr:aria-label=move || i18n.t(Msg::Back)>
-                    <IconSvg icon=Icon::Back/>
-                </A>
-                <h2>{title}</h2>
-            </header>
-            <div class="empty-state">
-                <p class="muted">{move || i18n.t(Msg::NoMessagesYet)}</p>
-            </div>
         </section>
     }
 }

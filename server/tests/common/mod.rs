@@ -34,6 +34,8 @@ impl Backend {
 }
 
 pub struct TestServer {
+    pub config: Config,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
     pub base: String,
     pub client: reqwest::Client,
     pub core: std::sync::Arc<AppCore>,
@@ -92,6 +94,27 @@ async fn fresh_database(backend: Backend) -> Option<(String, Option<TempDir>)> {
     }
 }
 
+/// Opens the database, starts the services and serves them on a fresh port.
+async fn launch(
+    config: &Config,
+) -> (
+    String,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+    std::sync::Arc<AppCore>,
+) {
+    let db = server::open_database(config)
+        .await
+        .expect("open and migrate the database");
+    let services = server::Services::start(config, db);
+    let router = server::router(&services, server::leptos_options(), config.max_body_bytes);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let addr = listener.local_addr().expect("local addr");
+    let handle = tokio::spawn(server::serve(listener, router));
+    (format!("http://{addr}"), handle, services.core.clone())
+}
+
 impl TestServer {
     /// A server with default settings, or `None` when the backend is not configured.
     pub async fn start(backend: Backend) -> Option<Self> {
@@ -106,32 +129,39 @@ impl TestServer {
             ..Config::default()
         };
         tweak(&mut config);
-        let db = server::open_database(&config)
-            .await
-            .expect("open and migrate the database");
-        let core = AppCore::new(db, config.settings());
-        let router = server::router(
-            core.clone(),
-            server::leptos_options(),
-            config.max_body_bytes,
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind port 0");
-        let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(server::serve(listener, router));
+        let (base, handle, core) = launch(&config).await;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A hung server fails the test instead of hanging the run.
+            .timeout(std::time::Duration::from_secs(30))
             .build()
             .expect("http client");
         Some(Self {
-            base: format!("http://{addr}"),
+            base,
             client,
             core,
             backend,
             database_url: url,
+            config,
+            handle,
             _dir: dir,
         })
+    }
+
+    /// Stops this server process and starts a new one on the same database (and a new
+    /// port): what a restart or a crash looks like to clients.
+    pub async fn restart(&mut self) {
+        self.handle.abort();
+        let _ = (&mut self.handle).await;
+        let (base, handle, core) = launch(&self.config).await;
+        self.base = base;
+        self.handle = handle;
+        self.core = core;
+    }
+
+    /// The WebSocket URL of this server.
+    pub fn ws_url(&self) -> String {
+        format!("{}/ws", self.base.replacen("http://", "ws://", 1))
     }
 
     pub fn settings(&self) -> &Settings {
@@ -181,9 +211,17 @@ impl Answer {
 impl Session<'_> {
     /// POSTs raw bytes with a content type; keeps any session cookie the answer sets.
     pub async fn post_raw(&mut self, path: &str, content_type: &str, body: Vec<u8>) -> Answer {
-        let mut req = self
-            .server
-            .client
+        // Large bodies get a connection of their own: the server closes a connection whose
+        // body it refused, which must not break the next request on a shared one.
+        let client = if body.len() > 64 * 1024 {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("http client")
+        } else {
+            self.server.client.clone()
+        };
+        let mut req = client
             .post(format!("{}{path}", self.server.base))
             .header(CONTENT_TYPE, content_type)
             .body(body);
@@ -305,4 +343,163 @@ macro_rules! db_tests {
             })*
         }
     };
+}
+
+/// A WebSocket client of the relay, as a test drives it.
+pub struct Ws {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+/// How long a test waits for a frame it expects.
+pub const FRAME_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Ws {
+    /// Connects with a session cookie (and optional extra headers); panics unless upgraded.
+    pub async fn connect(server: &TestServer, cookie: &str) -> Ws {
+        Self::try_connect(server, Some(cookie), &[])
+            .await
+            .expect("websocket upgrade")
+    }
+
+    /// Connects, answering the HTTP status when the upgrade is refused.
+    pub async fn try_connect(
+        server: &TestServer,
+        cookie: Option<&str>,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Ws, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = server.ws_url().into_client_request().expect("request");
+        if let Some(cookie) = cookie {
+            request
+                .headers_mut()
+                .insert("cookie", format!("qc_session={cookie}").parse().unwrap());
+        }
+        for (k, v) in headers {
+            request.headers_mut().insert(*k, v.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((stream, _)) => Ok(Ws { stream }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => Err(res.status().as_u16()),
+            Err(other) => panic!("websocket connect: {other}"),
+        }
+    }
+
+    /// Connects with a tiny socket receive buffer, like a client on a congested link: what
+    /// it does not read backs up on the server quickly instead of in the kernel.
+    pub async fn connect_with_small_buffer(server: &TestServer, cookie: &str) -> Ws {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = server.ws_url().into_client_request().expect("request");
+        request
+            .headers_mut()
+            .insert("cookie", format!("qc_session={cookie}").parse().unwrap());
+        let addr: std::net::SocketAddr = server
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("server address");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let tcp = socket.connect(addr).await.expect("connect");
+        let (stream, _) =
+            tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+                .await
+                .expect("websocket upgrade");
+        Ws { stream }
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.send_text(&frame.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        use futures_util::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+            .await
+            .expect("send frame");
+    }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        use futures_util::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::Binary(
+                bytes.into(),
+            ))
+            .await
+            .expect("send frame");
+    }
+
+    /// The next text frame as JSON, or `None` if the socket closed; panics after
+    /// [`FRAME_WAIT`].
+    pub async fn next(&mut self) -> Option<Value> {
+        self.next_within(FRAME_WAIT)
+            .await
+            .expect("a frame within the wait")
+    }
+
+    /// The next text frame within `wait`: `Err(())` on timeout, `Ok(None)` when closed.
+    pub async fn next_within(&mut self, wait: std::time::Duration) -> Result<Option<Value>, ()> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .map_err(|_| ())?;
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    return Ok(Some(serde_json::from_str(&text).expect("frames are JSON")));
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(None),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Skips frames until one of type `kind` arrives.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self
+                .next()
+                .await
+                .unwrap_or_else(|| panic!("closed while waiting for {kind}"));
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// Asserts that no frame of type `kind` arrives within `ms` (other frames are skipped).
+    pub async fn none_of(&mut self, kind: &str, ms: u64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Err(()) | Ok(None) => return,
+                Ok(Some(frame)) => assert_ne!(frame["type"], kind, "unexpected {frame}"),
+            }
+        }
+    }
+
+    /// How the server ended the connection, waiting up to `wait`: `Ok(Some(code))` for a
+    /// close frame, `Ok(None)` when the socket just ended, `Err(())` if it is still open.
+    pub async fn close_code(&mut self, wait: std::time::Duration) -> Result<Option<u16>, ()> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return Err(()),
+                Ok(Some(Ok(Message::Close(frame)))) => return Ok(frame.map(|f| u16::from(f.code))),
+                Ok(Some(Ok(_))) => continue,
+                Ok(None) | Ok(Some(Err(_))) => return Ok(None),
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
 }

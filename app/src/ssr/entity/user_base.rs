@@ -24,6 +24,8 @@ pub struct Model {
     pub updated_at: i64,
     /// Set when the account was deleted; such accounts cannot log in or be found.
     pub deleted_at: Option<i64>,
+    /// When the user's last connection to the relay closed (Unix ms).
+    pub last_seen_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

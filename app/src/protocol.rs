@@ -1,0 +1,310 @@
+//! The WebSocket protocol between the browser and the relay (`GET /ws`), shared by both.
+//!
+//! Every frame is one JSON object whose `type` names the variant in snake_case. The client
+//! sends [`ClientMessage`]s; the server answers with [`ServerEvent`]s, the first of which is
+//! always `ready` with the protocol [`VERSION`]. The server never trusts a sender id from the
+//! client: who sends is the session's user. See docs/API.md for every frame.
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorCode;
+
+/// The protocol version carried by `ready`.
+pub const VERSION: u32 = 1;
+
+/// Longest text message, in characters.
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+/// Largest frame the server accepts, in bytes.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// Most messages in one `synced` or `history` answer.
+pub const PAGE_SIZE: u32 = 200;
+
+/// A conversation partner: `{"user": "<id>"}` or `{"group": "<id>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Peer {
+    User(String),
+    Group(String),
+}
+
+impl Peer {
+    pub fn id(&self) -> &str {
+        match self {
+            Peer::User(id) | Peer::Group(id) => id,
+        }
+    }
+
+    pub fn is_group(&self) -> bool {
+        matches!(self, Peer::Group(_))
+    }
+}
+
+/// What a message carries. Text now; images, files and call records join later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Content {
+    Text { text: String },
+}
+
+impl Content {
+    /// The `content_kind` column value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Content::Text { .. } => "text",
+        }
+    }
+
+    /// A one-line preview for conversation lists and notifications.
+    pub fn preview(&self) -> String {
+        match self {
+            Content::Text { text } => text
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .take(80)
+                .collect(),
+        }
+    }
+}
+
+/// A stored message as both sides see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageView {
+    /// The server id: increases across the whole server.
+    pub id: i64,
+    /// The sender's id for it (idempotency key).
+    pub client_id: String,
+    /// The sender's user id.
+    pub from: String,
+    /// As addressed: the recipient user, or the group.
+    pub to: Peer,
+    pub content: Content,
+    /// Unix milliseconds, server time.
+    pub created_at: i64,
+}
+
+impl MessageView {
+    /// The conversation this message belongs to, seen by `me`.
+    pub fn conversation_for(&self, me: &str) -> Peer {
+        match &self.to {
+            Peer::Group(g) => Peer::Group(g.clone()),
+            Peer::User(u) if u == me => Peer::User(self.from.clone()),
+            Peer::User(u) => Peer::User(u.clone()),
+        }
+    }
+}
+
+/// Frames the browser sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Send a message. A resend with the same `client_id` is acknowledged with the same id
+    /// and stored once.
+    Send {
+        client_id: String,
+        to: Peer,
+        content: Content,
+    },
+    /// Everything visible to the caller with an id above `after`, in id order, in pages.
+    Sync { after: i64 },
+    /// One page of a conversation before `before` (newest first if absent).
+    History {
+        with: Peer,
+        #[serde(default)]
+        before: Option<i64>,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// The caller has read `conversation` up to the message `up_to`.
+    Read { conversation: Peer, up_to: i64 },
+    /// The caller is typing to `to`.
+    Typing { to: Peer },
+    Ping {
+        #[serde(default)]
+        nonce: Option<u64>,
+    },
+}
+
+/// Someone's presence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    pub user: String,
+    pub online: bool,
+    /// Unix milliseconds of the last disconnect, when offline and known.
+    #[serde(default)]
+    pub last_seen: Option<i64>,
+}
+
+/// A conversation in the `ready` snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    pub with: Peer,
+    /// The friend's nickname or the group's name.
+    pub title: String,
+    pub avatar: String,
+    /// The friend's username (empty for groups).
+    #[serde(default)]
+    pub username: String,
+    pub last: Option<MessageView>,
+    /// Messages from others after the caller's read cursor.
+    pub unread: u64,
+    /// How far the caller has read.
+    pub read_up_to: i64,
+    /// How far the friend has read (1:1 only; 0 for groups).
+    pub peer_read_up_to: i64,
+}
+
+/// The signed-in user as the relay names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub id: String,
+    pub username: String,
+    pub nickname: String,
+    pub avatar: String,
+}
+
+/// What changed in the caller's contacts (the client reloads its lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelationChange {
+    FriendRequest,
+    FriendAdded,
+    FriendRemoved,
+    GroupRequest,
+    GroupJoined,
+    GroupLeft,
+    GroupChanged,
+}
+
+/// Frames the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerEvent {
+    /// The first frame: who the caller is, their conversations and their friends' presence.
+    Ready {
+        version: u32,
+        me: Me,
+        conversations: Vec<ConversationSummary>,
+        presence: Vec<Presence>,
+        /// The highest message id visible to the caller now.
+        last_id: i64,
+    },
+    /// The message with `client_id` is stored as `id`.
+    Ack {
+        client_id: String,
+        id: i64,
+        created_at: i64,
+    },
+    /// A new message (to the recipients and the sender's other sessions).
+    Message(MessageView),
+    /// An answer to `sync`: the next page; `more` asks for another `sync` from `cursor`.
+    Synced {
+        messages: Vec<MessageView>,
+        more: bool,
+        cursor: i64,
+    },
+    /// An answer to `history`, oldest first.
+    History {
+        with: Peer,
+        messages: Vec<MessageView>,
+        more: bool,
+    },
+    /// `reader` has read `conversation` up to `up_to`.
+    Receipt {
+        conversation: Peer,
+        reader: String,
+        up_to: i64,
+    },
+    Typing {
+        from: String,
+        conversation: Peer,
+    },
+    Presence(Presence),
+    Relation {
+        change: RelationChange,
+        #[serde(default)]
+        username: Option<String>,
+        #[serde(default)]
+        community_id: Option<String>,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(default)]
+        client_id: Option<String>,
+    },
+    Pong {
+        #[serde(default)]
+        nonce: Option<u64>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_have_the_documented_shape() {
+        let send: ClientMessage = serde_json::from_str(
+            r#"{"type":"send","client_id":"c1","to":{"user":"u2"},"content":{"kind":"text","text":"hi"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            send,
+            ClientMessage::Send {
+                client_id: "c1".into(),
+                to: Peer::User("u2".into()),
+                content: Content::Text { text: "hi".into() },
+            }
+        );
+        let history: ClientMessage =
+            serde_json::from_str(r#"{"type":"history","with":{"group":"g"}}"#).unwrap();
+        assert_eq!(
+            history,
+            ClientMessage::History {
+                with: Peer::Group("g".into()),
+                before: None,
+                limit: None
+            }
+        );
+        let msg = ServerEvent::Message(MessageView {
+            id: 7,
+            client_id: "c1".into(),
+            from: "u1".into(),
+            to: Peer::Group("g".into()),
+            content: Content::Text { text: "hi".into() },
+            created_at: 1,
+        });
+        let json = serde_json::to_value(&msg).unwrap();
+        assert_eq!(json["type"], "message");
+        assert_eq!(json["id"], 7);
+        assert_eq!(json["to"]["group"], "g");
+        assert_eq!(json["content"]["kind"], "text");
+        let err = serde_json::to_value(ServerEvent::Error {
+            code: ErrorCode::NotFriends,
+            message: "x".into(),
+            client_id: Some("c1".into()),
+        })
+        .unwrap();
+        assert_eq!(err["type"], "error");
+        assert_eq!(err["code"], "not_friends");
+    }
+
+    #[test]
+    fn a_direct_message_belongs_to_the_other_person() {
+        let m = MessageView {
+            id: 1,
+            client_id: "c".into(),
+            from: "alice".into(),
+            to: Peer::User("bob".into()),
+            content: Content::Text {
+                text: String::new(),
+            },
+            created_at: 0,
+        };
+        assert_eq!(m.conversation_for("alice"), Peer::User("bob".into()));
+        assert_eq!(m.conversation_for("bob"), Peer::User("alice".into()));
+    }
+}

@@ -1,0 +1,491 @@
+//! One WebSocket connection: a writer task fed by the connection's bounded queue, and the
+//! reader loop below that answers each client frame. Nothing here panics on input: a bad
+//! frame gets an `error` frame and the connection goes on, until too many bad frames close
+//! it with a policy code.
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::error::{ApiError, ErrorCode};
+use app::protocol::{
+    ClientMessage, Content, MAX_FRAME_BYTES, MAX_TEXT_CHARS, Me, PAGE_SIZE, Peer, Presence,
+    ServerEvent, VERSION,
+};
+use app::ssr::auth::CurrentUser;
+use app::ssr::entity::user_base;
+use app::ssr::messages::{self, NewMessage, Target};
+use app::ssr::now_ms;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::hub::{Connection, Frame};
+use super::store::Job;
+use super::{Relay, frame};
+
+/// Close code for too many malformed frames.
+const CLOSE_POLICY: u16 = 1008;
+/// Close code for a connection silent past the idle timeout.
+const CLOSE_IDLE: u16 = 4000;
+/// Malformed frames tolerated per connection before it is closed.
+const MAX_STRIKES: u32 = 20;
+/// Typing notices forwarded per conversation at most this often.
+const TYPING_EVERY: Duration = Duration::from_secs(2);
+
+/// Serves one upgraded socket until either side closes it.
+pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
+    let (sink, stream) = socket.split();
+    let me = user.id();
+    let (conn, queue) = relay.hub.connection(me, relay.settings.queue);
+    let writer = tokio::spawn(write_loop(
+        sink,
+        queue,
+        conn.clone(),
+        relay.settings.ping_every,
+    ));
+
+    // `ready` is queued before the connection can receive anything else.
+    match ready(&relay, &user).await {
+        Ok(event) => {
+            conn.push(frame(&event));
+        }
+        Err(err) => {
+            conn.push(error_frame(&err, None));
+            conn.close(1011, "could not load the session");
+        }
+    }
+    if relay.hub.register(conn.clone()) {
+        announce_presence(&relay, me, true, None).await;
+    }
+    read_loop(&relay, &user, &conn, stream).await;
+    conn.closed.cancel();
+    let _ = writer.await;
+    if relay.hub.unregister(me, conn.id) {
+        let now = now_ms();
+        let stored = user_base::Entity::update_many()
+            .set(user_base::ActiveModel {
+                last_seen_at: Set(Some(now)),
+                ..Default::default()
+            })
+            .filter(user_base::Column::Id.eq(me))
+            .exec(&relay.core.db)
+            .await;
+        if let Err(err) = stored {
+            tracing::warn!(%err, "could not store last_seen_at");
+        }
+        announce_presence(&relay, me, false, Some(now)).await;
+    }
+}
+
+/// Tells `me`'s friends that `me` came online or went offline.
+async fn announce_presence(relay: &Relay, me: Uuid, online: bool, last_seen: Option<i64>) {
+    let Ok(friends) = messages::friends_of(&relay.core.db, me).await else {
+        return;
+    };
+    let frame = frame(&ServerEvent::Presence(Presence {
+        user: me.to_string(),
+        online,
+        last_seen,
+    }));
+    relay.bus.publish(&friends, &frame, None);
+}
+
+/// The first frame: who the caller is, their conversations, their friends' presence.
+async fn ready(relay: &Relay, user: &CurrentUser) -> Result<ServerEvent, ApiError> {
+    let db = &relay.core.db;
+    let me = user.id();
+    let groups = messages::my_groups(db, me).await?;
+    let conversations = messages::conversations(db, me, &groups).await?;
+    let friends = messages::friends_of(db, me).await?;
+    let presence = user_base::Entity::find()
+        .filter(user_base::Column::Id.is_in(friends))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|f| Presence {
+            user: f.id.to_string(),
+            online: relay.hub.is_online(f.id),
+            last_seen: f.last_seen_at,
+        })
+        .collect();
+    Ok(ServerEvent::Ready {
+        version: VERSION,
+        me: Me {
+            id: me.to_string(),
+            username: user.user.username.clone(),
+            nickname: user.user.nickname.clone(),
+            avatar: user.user.avatar.clone(),
+        },
+        conversations,
+        presence,
+        last_id: messages::last_visible_id(db, me, &groups).await?,
+    })
+}
+
+fn error_frame(err: &ApiError, client_id: Option<String>) -> Frame {
+    frame(&ServerEvent::Error {
+        code: err.code,
+        message: err.message.clone(),
+        client_id,
+    })
+}
+
+/// Sends queued frames and pings until the connection is closed; a closed connection gets a
+/// close frame with its reason.
+async fn write_loop<S>(
+    mut sink: S,
+    mut queue: mpsc::Receiver<Frame>,
+    conn: Connection,
+    ping_every: Duration,
+) where
+    S: Sink<Message> + Unpin,
+{
+    let mut ping = tokio::time::interval(ping_every);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            biased;
+            _ = conn.closed.cancelled() => break,
+            next = queue.recv() => {
+                let Some(text) = next else { break };
+                tokio::select! {
+                    sent = sink.send(Message::Text(text)) => if let Err(err) = sent {
+                        // Most often: the client stopped reading and the socket's write
+                        // buffer is full. It reconnects and syncs.
+                        let _ = err;
+                        conn.close(super::hub::CLOSE_TOO_SLOW, "too slow: reconnect and sync");
+                        break;
+                    },
+                    _ = conn.closed.cancelled() => break,
+                }
+            }
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    if let Some((code, reason)) = conn.close_reason() {
+        // Frames queued before a deliberate close (the error that caused it) go out first,
+        // unless the reason is that this client does not read.
+        if code != super::hub::CLOSE_TOO_SLOW {
+            while let Ok(text) = queue.try_recv() {
+                if tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Text(text)))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close)).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    // However the writer ended, the connection is over: this ends the reader too.
+    conn.closed.cancel();
+}
+
+/// Per-connection state of the reader.
+struct Reader<'a> {
+    relay: &'a Relay,
+    user: &'a CurrentUser,
+    conn: &'a Connection,
+    strikes: u32,
+    typing: HashMap<Target, Instant>,
+}
+
+async fn read_loop<S>(relay: &Relay, user: &CurrentUser, conn: &Connection, mut stream: S)
+where
+    S: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let mut reader = Reader {
+        relay,
+        user,
+        conn,
+        strikes: 0,
+        typing: HashMap::new(),
+    };
+    let mut last_heard = Instant::now();
+    let mut idle_check =
+        tokio::time::interval(Duration::from_secs(5).min(relay.settings.idle_timeout));
+    loop {
+        tokio::select! {
+            _ = conn.closed.cancelled() => break,
+            _ = idle_check.tick() => {
+                if last_heard.elapsed() > relay.settings.idle_timeout {
+                    conn.close(CLOSE_IDLE, "idle timeout");
+                    break;
+                }
+            }
+            next = stream.next() => {
+                let Some(Ok(message)) = next else { break };
+                last_heard = Instant::now();
+                match message {
+                    Message::Text(text) => reader.frame(text.as_str()).await,
+                    Message::Binary(_) => reader.strike(ErrorCode::BadFrame, "Frames are JSON text."),
+                    Message::Close(_) => break,
+                    Message::Ping(_) | Message::Pong(_) => {}
+                }
+            }
+        }
+    }
+}
+
+impl Reader<'_> {
+    fn me(&self) -> Uuid {
+        self.user.id()
+    }
+
+    fn reply(&self, event: &ServerEvent) {
+        self.conn.push(frame(event));
+    }
+
+    fn refuse(&self, err: &ApiError, client_id: Option<String>) {
+        self.conn.push(error_frame(err, client_id));
+    }
+
+    /// A malformed frame: an error, and after too many, the door.
+    fn strike(&mut self, code: ErrorCode, message: &str) {
+        self.strikes += 1;
+        self.refuse(&ApiError::new(code, message), None);
+        if self.strikes > MAX_STRIKES {
+            self.conn.close(CLOSE_POLICY, "too many malformed frames");
+        }
+    }
+
+    async fn frame(&mut self, text: &str) {
+        if text.len() > MAX_FRAME_BYTES {
+            self.strike(ErrorCode::FrameTooLarge, "Frames are at most 64 KiB.");
+            return;
+        }
+        let message = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(message) => message,
+            Err(err) => {
+                let (code, what) = classify(text);
+                self.strike(code, &format!("{what}: {err}"));
+                return;
+            }
+        };
+        let result = match message {
+            ClientMessage::Send {
+                client_id,
+                to,
+                content,
+            } => {
+                self.send(client_id, to, content).await;
+                Ok(())
+            }
+            ClientMessage::Sync { after } => self.sync(after).await,
+            ClientMessage::History {
+                with,
+                before,
+                limit,
+            } => self.history(with, before, limit).await,
+            ClientMessage::Read {
+                conversation,
+                up_to,
+            } => self.read(conversation, up_to).await,
+            ClientMessage::Typing { to } => self.typing(to).await,
+            ClientMessage::Ping { nonce } => {
+                self.reply(&ServerEvent::Pong { nonce });
+                Ok(())
+            }
+        };
+        if let Err(err) = result {
+            self.refuse(&err, None);
+        }
+    }
+
+    fn target(peer: &Peer) -> Result<Target, ApiError> {
+        Target::parse(peer).ok_or_else(|| ApiError::not_found("There is no such user or group."))
+    }
+
+    async fn send(&mut self, client_id: String, to: Peer, content: Content) {
+        let valid_id =
+            (1..=64).contains(&client_id.len()) && client_id.chars().all(|c| c.is_ascii_graphic());
+        if !valid_id {
+            self.refuse(
+                &ApiError::invalid(
+                    "client_id",
+                    "client_id is 1 to 64 visible ASCII characters.",
+                ),
+                Some(client_id.chars().take(64).collect()),
+            );
+            return;
+        }
+        let checked = async {
+            let Content::Text { text } = &content;
+            if text.trim().is_empty() {
+                return Err(ApiError::invalid("content", "A message cannot be empty."));
+            }
+            if text.chars().count() > MAX_TEXT_CHARS {
+                return Err(ApiError::new(
+                    ErrorCode::MessageTooLong,
+                    format!("A message has at most {MAX_TEXT_CHARS} characters."),
+                ));
+            }
+            let target = Self::target(&to)?;
+            let recipients = self.relay.recipients(self.me(), target).await?;
+            if !self.relay.rate.allow(self.me()) {
+                return Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    "You are sending too fast. Wait a moment.",
+                ));
+            }
+            Ok((target, recipients))
+        };
+        match checked.await {
+            Ok((target, recipients)) => {
+                let message = NewMessage {
+                    sender: self.me(),
+                    client_id,
+                    target,
+                    content,
+                    created_at: now_ms(),
+                };
+                self.relay
+                    .store
+                    .submit(Job {
+                        message,
+                        sender: self.conn.clone(),
+                        recipients,
+                    })
+                    .await;
+            }
+            Err(err) => self.refuse(&err, Some(client_id)),
+        }
+    }
+
+    async fn sync(&mut self, after: i64) -> Result<(), ApiError> {
+        let db = &self.relay.core.db;
+        let groups = messages::my_groups(db, self.me()).await?;
+        let (messages, more) =
+            messages::sync_page(db, self.me(), &groups, after.max(0), PAGE_SIZE).await?;
+        let cursor = messages.last().map_or(after.max(0), |m| m.id);
+        self.reply(&ServerEvent::Synced {
+            messages,
+            more,
+            cursor,
+        });
+        Ok(())
+    }
+
+    async fn history(
+        &mut self,
+        with: Peer,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<(), ApiError> {
+        let target = Self::target(&with)?;
+        if let Target::Group(group) = target
+            && !self.relay.group_members(group).await?.contains(&self.me())
+        {
+            return Err(ApiError::new(
+                ErrorCode::NotMember,
+                "You are not a member of this group.",
+            ));
+        }
+        let limit = limit.unwrap_or(50).clamp(1, PAGE_SIZE);
+        let (messages, more) =
+            messages::history_page(&self.relay.core.db, self.me(), target, before, limit).await?;
+        self.reply(&ServerEvent::History {
+            with,
+            messages,
+            more,
+        });
+        Ok(())
+    }
+
+    async fn read(&mut self, conversation: Peer, up_to: i64) -> Result<(), ApiError> {
+        let target = Self::target(&conversation)?;
+        if let Target::Group(group) = target
+            && !self.relay.group_members(group).await?.contains(&self.me())
+        {
+            return Err(ApiError::new(
+                ErrorCode::NotMember,
+                "You are not a member of this group.",
+            ));
+        }
+        let cursor = messages::mark_read(&self.relay.core.db, self.me(), target, up_to).await?;
+        let me = self.me().to_string();
+        // The reader's other sessions update their unread counts.
+        let own = frame(&ServerEvent::Receipt {
+            conversation: conversation.clone(),
+            reader: me.clone(),
+            up_to: cursor,
+        });
+        self.relay
+            .bus
+            .publish(&[self.me()], &own, Some(self.conn.id));
+        // In a 1:1 chat the friend sees "read".
+        if let Target::User(peer) = target {
+            let theirs = frame(&ServerEvent::Receipt {
+                conversation: Peer::User(me.clone()),
+                reader: me,
+                up_to: cursor,
+            });
+            self.relay.bus.publish(&[peer], &theirs, None);
+        }
+        Ok(())
+    }
+
+    async fn typing(&mut self, to: Peer) -> Result<(), ApiError> {
+        let target = Self::target(&to)?;
+        let now = Instant::now();
+        if self
+            .typing
+            .get(&target)
+            .is_some_and(|t| now.duration_since(*t) < TYPING_EVERY)
+        {
+            return Ok(());
+        }
+        self.typing.insert(target, now);
+        let recipients = self.relay.recipients(self.me(), target).await?;
+        let others: Vec<Uuid> = recipients.into_iter().filter(|u| *u != self.me()).collect();
+        let conversation = match target {
+            Target::User(_) => Peer::User(self.me().to_string()),
+            Target::Group(g) => Peer::Group(g.to_string()),
+        };
+        let event = frame(&ServerEvent::Typing {
+            from: self.me().to_string(),
+            conversation,
+        });
+        self.relay.bus.publish(&others, &event, None);
+        Ok(())
+    }
+}
+
+/// Why a frame did not parse: not JSON at all, a `type` we do not know, or a known type with
+/// missing or wrong fields.
+fn classify(text: &str) -> (ErrorCode, &'static str) {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Err(_) => (ErrorCode::BadFrame, "Not valid JSON"),
+        Ok(value) => match value.get("type").and_then(|t| t.as_str()) {
+            Some(t) if KNOWN_TYPES.contains(&t) => (ErrorCode::BadFrame, "Missing or wrong fields"),
+            Some(_) => (ErrorCode::UnknownType, "Unknown frame type"),
+            None => (ErrorCode::BadFrame, "A frame is an object with a \"type\""),
+        },
+    }
+}
+
+const KNOWN_TYPES: &[&str] = &["send", "sync", "history", "read", "typing", "ping"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_frames_are_told_apart() {
+        assert_eq!(classify("{nope").0, ErrorCode::BadFrame);
+        assert_eq!(classify(r#"{"type":"dance"}"#).0, ErrorCode::UnknownType);
+        assert_eq!(classify(r#"{"type":"send","to":5}"#).0, ErrorCode::BadFrame);
+        assert_eq!(classify("[1,2]").0, ErrorCode::BadFrame);
+    }
+}

@@ -1,0 +1,706 @@
+//! The WebSocket relay with real clients against a real server and database: delivery 1:1
+//! and to a group, acknowledgements, idempotent resends, offline sync (also across a server
+//! restart), permissions, malformed input, a client that never reads, several sessions,
+//! receipts, typing, presence, history pages and live relation changes.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use app::ssr::entity::chat_record;
+use common::{Backend, TestServer, Ws};
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
+
+db_tests!(
+    direct_message_is_stored_acknowledged_and_delivered,
+    group_of_five_receives_every_message,
+    resending_a_client_id_stores_once,
+    offline_user_syncs_exactly_what_was_missed,
+    nothing_is_lost_across_a_server_restart,
+    only_friends_and_members_may_send,
+    malformed_frames_get_errors_and_the_connection_survives,
+    a_client_that_never_reads_does_not_delay_others,
+    every_session_of_a_user_receives,
+    receipts_typing_and_presence,
+    history_pages_are_exact,
+    ready_lists_conversations_with_unread_counts,
+    the_socket_needs_a_session_and_the_own_origin,
+    relation_changes_arrive_live,
+);
+
+/// A registered user with a session cookie and their id.
+struct User {
+    name: String,
+    id: String,
+    cookie: String,
+}
+
+async fn user(server: &TestServer, name: &str) -> User {
+    let mut s = server.session();
+    let answer = s.register(name).await;
+    User {
+        name: name.to_owned(),
+        id: answer.body["id"].as_str().unwrap().to_owned(),
+        cookie: s.cookie.unwrap(),
+    }
+}
+
+fn session<'a>(server: &'a TestServer, u: &User) -> common::Session<'a> {
+    let mut s = server.session();
+    s.cookie = Some(u.cookie.clone());
+    s
+}
+
+async fn befriend(server: &TestServer, a: &User, b: &User) {
+    let r = session(server, a)
+        .post(
+            "/api/v1/relation/request",
+            json!({"username": b.name, "memo": ""}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = session(server, b)
+        .post("/api/v1/relation/accept", json!({"username": a.name}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+async fn connect(server: &TestServer, u: &User) -> Ws {
+    let mut ws = Ws::connect(server, &u.cookie).await;
+    let ready = ws.next().await.expect("ready");
+    assert_eq!(ready["type"], "ready", "the first frame is ready: {ready}");
+    assert_eq!(ready["version"], 1);
+    assert_eq!(ready["me"]["id"], u.id.as_str());
+    ws
+}
+
+fn text(client_id: &str, to: Value, text: &str) -> Value {
+    json!({"type": "send", "client_id": client_id, "to": to, "content": {"kind": "text", "text": text}})
+}
+
+fn to_user(u: &User) -> Value {
+    json!({"user": u.id})
+}
+
+async fn stored_rows(server: &TestServer, client_id: &str) -> u64 {
+    chat_record::Entity::find()
+        .filter(chat_record::Column::ClientId.eq(client_id))
+        .count(&server.core.db)
+        .await
+        .unwrap()
+}
+
+async fn direct_message_is_stored_acknowledged_and_delivered(server: TestServer) {
+    let (a, b) = (user(&server, "ann").await, user(&server, "bea").await);
+    befriend(&server, &a, &b).await;
+    let mut wa = connect(&server, &a).await;
+    let mut wb = connect(&server, &b).await;
+    wa.send(text("m-1", to_user(&b), "Hello Bea 👋")).await;
+    let ack = wa.next_of("ack").await;
+    assert_eq!(ack["client_id"], "m-1");
+    let id = ack["id"].as_i64().expect("id");
+    let message = wb.next_of("message").await;
+    assert_eq!(message["id"], id);
+    assert_eq!(
+        message["from"],
+        a.id.as_str(),
+        "the sender is the session's user"
+    );
+    assert_eq!(message["to"]["user"], b.id.as_str());
+    assert_eq!(
+        message["content"],
+        json!({"kind": "text", "text": "Hello Bea 👋"})
+    );
+    assert_eq!(
+        stored_rows(&server, "m-1").await,
+        1,
+        "delivered only once stored"
+    );
+    // The sender's own socket gets the ack, not a copy of the message.
+    wa.none_of("message", 300).await;
+    // And back.
+    wb.send(text("m-2", to_user(&a), "Hi Ann")).await;
+    let back = wa.next_of("message").await;
+    assert!(back["id"].as_i64().unwrap() > id, "ids increase");
+    assert_eq!(back["from"], b.id.as_str());
+}
+
+async fn group_of_five_receives_every_message(server: TestServer) {
+    let mut users = Vec::new();
+    for name in ["gina", "gabe", "gary", "gwyn", "gert"] {
+        users.push(user(&server, name).await);
+    }
+    let owner = &users[0];
+    let group = session(&server, owner)
+        .post("/api/v1/community/create", json!({"name": "Five"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for member in &users[1..] {
+        session(&server, member)
+            .post("/api/v1/community/join", json!({"community_id": group}))
+            .await;
+        let r = session(&server, owner)
+            .post(
+                "/api/v1/community/approve",
+                json!({"community_id": group, "username": member.name}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let mut sockets = Vec::new();
+    for u in &users {
+        sockets.push(connect(&server, u).await);
+    }
+    sockets[2]
+        .send(text("g-1", json!({"group": group}), "hello everyone"))
+        .await;
+    let ack = sockets[2].next_of("ack").await;
+    for (i, ws) in sockets.iter_mut().enumerate() {
+        if i == 2 {
+            continue;
+        }
+        let m = ws.next_of("message").await;
+        assert_eq!(m["id"], ack["id"], "member {i}");
+        assert_eq!(m["to"]["group"], group.as_str());
+        assert_eq!(m["from"], users[2].id.as_str());
+    }
+}
+
+async fn resending_a_client_id_stores_once(server: TestServer) {
+    let (a, b) = (user(&server, "ivy").await, user(&server, "ian").await);
+    befriend(&server, &a, &b).await;
+    let mut wa = connect(&server, &a).await;
+    let mut wb = connect(&server, &b).await;
+    wa.send(text("same", to_user(&b), "once")).await;
+    wa.send(text("same", to_user(&b), "once")).await;
+    let first = wa.next_of("ack").await;
+    let second = wa.next_of("ack").await;
+    assert_eq!(first["id"], second["id"]);
+    // A resend after reconnecting (the ack was lost) gets the same id as well.
+    wa.close().await;
+    let mut wa = connect(&server, &a).await;
+    wa.send(text("same", to_user(&b), "once")).await;
+    assert_eq!(wa.next_of("ack").await["id"], first["id"]);
+    assert_eq!(stored_rows(&server, "same").await, 1);
+    assert_eq!(wb.next_of("message").await["id"], first["id"]);
+    wb.none_of("message", 500).await;
+}
+
+async fn offline_user_syncs_exactly_what_was_missed(server: TestServer) {
+    let backend = server.backend;
+    drop(server);
+    let server = TestServer::start_with(backend, |c| c.ws_send_burst = 1000)
+        .await
+        .unwrap();
+    let (a, b) = (user(&server, "olly").await, user(&server, "otto").await);
+    befriend(&server, &a, &b).await;
+    let mut wa = connect(&server, &a).await;
+    let mut wb = connect(&server, &b).await;
+    wa.send(text("before", to_user(&b), "seen live")).await;
+    wa.next_of("ack").await;
+    let cursor = wb.next_of("message").await["id"].as_i64().unwrap();
+    wb.close().await;
+
+    let mut sent = Vec::new();
+    for i in 0..7 {
+        wa.send(text(
+            &format!("off-{i}"),
+            to_user(&b),
+            &format!("missed {i}"),
+        ))
+        .await;
+        sent.push(wa.next_of("ack").await["id"].as_i64().unwrap());
+    }
+    let mut wb = connect(&server, &b).await;
+    wb.send(json!({"type": "sync", "after": cursor})).await;
+    let synced = wb.next_of("synced").await;
+    let got: Vec<i64> = synced["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        got, sent,
+        "exactly the missed messages, in order, no gaps, no duplicates"
+    );
+    assert_eq!(synced["more"], false);
+    assert_eq!(synced["cursor"], *sent.last().unwrap());
+    // Nothing more after the cursor.
+    wb.send(json!({"type": "sync", "after": synced["cursor"]}))
+        .await;
+    let again = wb.next_of("synced").await;
+    assert_eq!(again["messages"], json!([]));
+
+    // Paging: a page holds at most 200; a sync from 0 over many messages asks for more.
+    let mut total = sent.len() + 1;
+    for i in 0..230 {
+        wa.send(text(&format!("bulk-{i}"), to_user(&b), "bulk"))
+            .await;
+    }
+    for _ in 0..230 {
+        wa.next_of("ack").await;
+    }
+    total += 230;
+    let mut after = 0;
+    let mut seen = Vec::new();
+    loop {
+        wb.send(json!({"type": "sync", "after": after})).await;
+        let page = wb.next_of("synced").await;
+        seen.extend(
+            page["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_i64().unwrap()),
+        );
+        after = page["cursor"].as_i64().unwrap();
+        if page["more"] == false {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), total);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]));
+}
+
+async fn nothing_is_lost_across_a_server_restart(mut server: TestServer) {
+    let (a, b) = (user(&server, "rita").await, user(&server, "rolf").await);
+    befriend(&server, &a, &b).await;
+    let mut wa = connect(&server, &a).await;
+    let mut acked = Vec::new();
+    for i in 0..5 {
+        wa.send(text(
+            &format!("r-{i}"),
+            to_user(&b),
+            &format!("before restart {i}"),
+        ))
+        .await;
+        acked.push(wa.next_of("ack").await["id"].as_i64().unwrap());
+    }
+    wa.close().await;
+    server.restart().await;
+    let mut wb = connect(&server, &b).await;
+    wb.send(json!({"type": "sync", "after": 0})).await;
+    let synced = wb.next_of("synced").await;
+    let got: Vec<i64> = synced["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        got, acked,
+        "every acknowledged message survives the restart"
+    );
+}
+
+async fn only_friends_and_members_may_send(server: TestServer) {
+    let (a, b, c) = (
+        user(&server, "pam").await,
+        user(&server, "pat").await,
+        user(&server, "pia").await,
+    );
+    befriend(&server, &a, &b).await;
+    let mut wa = connect(&server, &a).await;
+    let mut wc = connect(&server, &c).await;
+    wc.send(text("x-1", to_user(&a), "let me in")).await;
+    let err = wc.next_of("error").await;
+    assert_eq!(
+        (err["code"].as_str(), err["client_id"].as_str()),
+        (Some("not_friends"), Some("x-1"))
+    );
+    wa.none_of("message", 300).await;
+    assert_eq!(stored_rows(&server, "x-1").await, 0);
+
+    // A removed friend gets a clear code too.
+    let mut wb = connect(&server, &b).await;
+    wb.send(text("ok-1", to_user(&a), "still friends")).await;
+    wb.next_of("ack").await;
+    session(&server, &a)
+        .post("/api/v1/relation/remove", json!({"username": b.name}))
+        .await;
+    wb.send(text("x-2", to_user(&a), "after removal")).await;
+    assert_eq!(wb.next_of("error").await["code"], "not_friends");
+
+    // Groups: only members post and read.
+    let group = session(&server, &a)
+        .post("/api/v1/community/create", json!({"name": "Private"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wc.send(text("x-3", json!({"group": group}), "hello?"))
+        .await;
+    assert_eq!(wc.next_of("error").await["code"], "not_member");
+    wc.send(json!({"type": "history", "with": {"group": group}}))
+        .await;
+    assert_eq!(wc.next_of("error").await["code"], "not_member");
+    wc.send(text("x-4", json!({"group": "not-a-uuid"}), "?"))
+        .await;
+    assert_eq!(wc.next_of("error").await["code"], "not_found");
+    wc.send(text("x-5", to_user(&c), "me myself")).await;
+    assert_eq!(wc.next_of("error").await["code"], "invalid_field");
+}
+
+async fn malformed_frames_get_errors_and_the_connection_survives(server: TestServer) {
+    let (a, b) = (user(&server, "mal").await, user(&server, "moe").await);
+    befriend(&server, &a, &b).await;
+    let mut ws = connect(&server, &a).await;
+    // Sending faster than the burst allows is refused with its own code, and nothing stored.
+    let mut codes = Vec::new();
+    for i in 0..70 {
+        ws.send(text(&format!("burst-{i}"), to_user(&b), "quick"))
+            .await;
+    }
+    for _ in 0..70 {
+        let frame = ws.next().await.unwrap();
+        codes.push(
+            frame["code"]
+                .as_str()
+                .unwrap_or(frame["type"].as_str().unwrap())
+                .to_owned(),
+        );
+    }
+    assert_eq!(
+        codes.iter().filter(|c| *c == "ack").count(),
+        60,
+        "the burst is 60"
+    );
+    assert!(
+        codes
+            .iter()
+            .filter(|c| *c != "ack")
+            .all(|c| c == "rate_limited"),
+        "{codes:?}"
+    );
+    let cases: Vec<(String, &str)> = vec![
+        ("{not json".into(), "bad_frame"),
+        (r#"{"type":"dance"}"#.into(), "unknown_type"),
+        (
+            r#"{"type":"send","client_id":5,"to":"x","content":{}}"#.into(),
+            "bad_frame",
+        ),
+        (r#"{"type":"sync","after":"yesterday"}"#.into(), "bad_frame"),
+        (r#"{"no":"type"}"#.into(), "bad_frame"),
+        ("x".repeat(70 * 1024), "frame_too_large"),
+        (
+            text("long", to_user(&b), &"字".repeat(4001)).to_string(),
+            "message_too_long",
+        ),
+        (
+            text("empty", to_user(&b), "   ").to_string(),
+            "invalid_field",
+        ),
+        (text("", to_user(&b), "no id").to_string(), "invalid_field"),
+        (
+            text(&"c".repeat(65), to_user(&b), "long id").to_string(),
+            "invalid_field",
+        ),
+    ];
+    for (frame, code) in &cases {
+        ws.send_text(frame).await;
+        let err = ws.next_of("error").await;
+        assert_eq!(err["code"], *code, "{}", &frame[..frame.len().min(80)]);
+        assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    ws.send_binary(vec![1, 2, 3]).await;
+    assert_eq!(ws.next_of("error").await["code"], "bad_frame");
+    // Still alive and well: a ping is answered and a good message goes through.
+    ws.send(json!({"type": "ping", "nonce": 7})).await;
+    assert_eq!(ws.next_of("pong").await["nonce"], 7);
+    // (After the burst above the bucket refills at 20 messages a second.)
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ws.send(text("fine", to_user(&b), &"字".repeat(4000))).await;
+    assert_eq!(ws.next_of("ack").await["client_id"], "fine");
+    // A client that keeps sending garbage is shown the door with a policy code.
+    for _ in 0..30 {
+        ws.send_text("garbage").await;
+    }
+    assert_eq!(ws.close_code(Duration::from_secs(10)).await, Ok(Some(1008)));
+}
+
+async fn a_client_that_never_reads_does_not_delay_others(server: TestServer) {
+    let backend = server.backend;
+    drop(server);
+    let server = TestServer::start_with(backend, |c| {
+        c.ws_send_rate = 100_000;
+        c.ws_send_burst = 100_000;
+        c.ws_queue = 64;
+    })
+    .await
+    .unwrap();
+    let flooder = user(&server, "flooder").await;
+    let slow = user(&server, "slowpoke").await;
+    let (a, b) = (user(&server, "pair_a").await, user(&server, "pair_b").await);
+    befriend(&server, &flooder, &slow).await;
+    befriend(&server, &a, &b).await;
+    let mut wf = connect(&server, &flooder).await;
+    let mut wa = connect(&server, &a).await;
+    let mut wb = connect(&server, &b).await;
+    // The slow client connects and then never reads another frame.
+    let mut never_reads = Ws::connect_with_small_buffer(&server, &slow.cookie).await;
+
+    // Time messages between the other pair while the flood goes on.
+    let b_peer = to_user(&b);
+    let pair = tokio::spawn(async move {
+        let mut latencies = Vec::new();
+        for i in 0..40 {
+            let started = Instant::now();
+            wa.send(text(&format!("pair-{i}"), b_peer.clone(), "ping"))
+                .await;
+            loop {
+                let m = wb.next_of("message").await;
+                if m["client_id"] == format!("pair-{i}") {
+                    break;
+                }
+            }
+            latencies.push(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        latencies
+    });
+    // 1,200 messages of 16 KB each: far more than the slow client's socket buffers and its
+    // queue of 64 frames can hold.
+    let big = "😀".repeat(4000);
+    for chunk in 0..(1200 / 30) {
+        for i in 0..30 {
+            wf.send(text(&format!("flood-{chunk}-{i}"), to_user(&slow), &big))
+                .await;
+        }
+        for _ in 0..30 {
+            wf.next_of("ack").await;
+        }
+    }
+    let mut latencies = pair.await.unwrap();
+    latencies.sort();
+    let p50 = latencies[latencies.len() / 2];
+    let max = *latencies.last().unwrap();
+    eprintln!("{backend:?}: pair latency while a client never reads: p50 {p50:?}, max {max:?}");
+    assert!(
+        max < Duration::from_secs(2),
+        "a slow reader stalled others: max {max:?}"
+    );
+    // The slow client was cut off (it would reconnect and sync): its socket ends, with the
+    // "too slow" code when the close frame still fits, and the server counts it offline.
+    let ended = never_reads.close_code(Duration::from_secs(30)).await;
+    assert!(matches!(ended, Ok(None) | Ok(Some(4001))), "{ended:?}");
+    wf.close().await;
+    let ready = connect_ready(&server, &flooder).await;
+    let presence = ready["presence"].as_array().unwrap();
+    assert!(
+        presence
+            .iter()
+            .any(|p| p["user"] == slow.id.as_str() && p["online"] == false),
+        "{presence:?}"
+    );
+}
+
+async fn every_session_of_a_user_receives(server: TestServer) {
+    let (a, b) = (user(&server, "sam").await, user(&server, "sue").await);
+    befriend(&server, &a, &b).await;
+    let mut a_laptop = connect(&server, &a).await;
+    let mut a_phone = connect(&server, &a).await;
+    let mut b_laptop = connect(&server, &b).await;
+    let mut b_phone = connect(&server, &b).await;
+    a_laptop
+        .send(text("multi", to_user(&b), "to all your devices"))
+        .await;
+    let id = a_laptop.next_of("ack").await["id"].clone();
+    assert_eq!(b_laptop.next_of("message").await["id"], id);
+    assert_eq!(b_phone.next_of("message").await["id"], id);
+    assert_eq!(
+        a_phone.next_of("message").await["id"],
+        id,
+        "the sender's other session too"
+    );
+}
+
+async fn receipts_typing_and_presence(server: TestServer) {
+    let (a, b) = (user(&server, "tia").await, user(&server, "tom").await);
+    befriend(&server, &a, &b).await;
+    let mut wa = connect(&server, &a).await;
+    let mut wb = connect(&server, &b).await;
+    let presence = wa.next_of("presence").await;
+    assert_eq!(
+        (presence["user"].as_str(), presence["online"].as_bool()),
+        (Some(b.id.as_str()), Some(true))
+    );
+    let mut wb2 = connect(&server, &b).await;
+
+    wb.send(json!({"type": "typing", "to": to_user(&a)})).await;
+    let typing = wa.next_of("typing").await;
+    assert_eq!(typing["from"], b.id.as_str());
+    assert_eq!(typing["conversation"]["user"], b.id.as_str());
+
+    wa.send(text("rr", to_user(&b), "read me")).await;
+    let id = wa.next_of("ack").await["id"].as_i64().unwrap();
+    wb.next_of("message").await;
+    wb.send(json!({"type": "read", "conversation": to_user(&a), "up_to": id}))
+        .await;
+    let receipt = wa.next_of("receipt").await;
+    assert_eq!(receipt["reader"], b.id.as_str());
+    assert_eq!(receipt["up_to"], id);
+    assert_eq!(receipt["conversation"]["user"], b.id.as_str());
+    let own = wb2.next_of("receipt").await;
+    assert_eq!(
+        own["conversation"]["user"],
+        a.id.as_str(),
+        "the reader's other session"
+    );
+    // A read cursor never moves past the conversation's newest message.
+    wb.send(json!({"type": "read", "conversation": to_user(&a), "up_to": id + 1000}))
+        .await;
+    assert_eq!(wa.next_of("receipt").await["up_to"], id);
+
+    wb.close().await;
+    wb2.close().await;
+    let offline = wa.next_of("presence").await;
+    assert_eq!(offline["online"], false);
+    assert!(offline["last_seen"].as_i64().is_some());
+}
+
+async fn history_pages_are_exact(server: TestServer) {
+    let (a, b) = (user(&server, "hal").await, user(&server, "hes").await);
+    befriend(&server, &a, &b).await;
+    let mut wa = connect(&server, &a).await;
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        wa.send(text(&format!("h-{i}"), to_user(&b), &format!("{i}")))
+            .await;
+        ids.push(wa.next_of("ack").await["id"].as_i64().unwrap());
+    }
+    let mut wb = connect(&server, &b).await;
+    let mut before: Option<i64> = None;
+    let mut pages = Vec::new();
+    loop {
+        wb.send(json!({"type": "history", "with": to_user(&a), "before": before, "limit": 10}))
+            .await;
+        let page = wb.next_of("history").await;
+        let got: Vec<i64> = page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(page["with"]["user"], a.id.as_str());
+        pages.push(got.clone());
+        before = got.first().copied();
+        if page["more"] == false {
+            break;
+        }
+    }
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);
+    let all: Vec<i64> = pages.into_iter().rev().flatten().collect();
+    assert_eq!(
+        all, ids,
+        "pages join into the whole conversation, nothing twice, nothing missing"
+    );
+}
+
+async fn ready_lists_conversations_with_unread_counts(server: TestServer) {
+    let (a, b) = (user(&server, "uma").await, user(&server, "uli").await);
+    befriend(&server, &a, &b).await;
+    let mut wa = connect(&server, &a).await;
+    for i in 0..3 {
+        wa.send(text(&format!("u-{i}"), to_user(&b), &format!("unread {i}")))
+            .await;
+        wa.next_of("ack").await;
+    }
+    let mut wb = Ws::connect(&server, &b.cookie).await;
+    let ready = wb.next().await.unwrap();
+    let conversation = &ready["conversations"][0];
+    assert_eq!(conversation["with"]["user"], a.id.as_str());
+    assert_eq!(conversation["title"], "Nick uma");
+    assert_eq!(conversation["unread"], 3);
+    assert_eq!(conversation["last"]["content"]["text"], "unread 2");
+    assert_eq!(ready["last_id"], conversation["last"]["id"]);
+    let presence = ready["presence"].as_array().unwrap();
+    assert!(
+        presence
+            .iter()
+            .any(|p| p["user"] == a.id.as_str() && p["online"] == true)
+    );
+    wb.send(
+        json!({"type": "read", "conversation": to_user(&a), "up_to": conversation["last"]["id"]}),
+    )
+    .await;
+    // The sender sees the receipt; a new session of the reader starts with nothing unread.
+    wa.next_of("receipt").await;
+    let ready = connect_ready(&server, &b).await;
+    assert_eq!(ready["conversations"][0]["unread"], 0);
+    let ready = connect_ready(&server, &a).await;
+    assert_eq!(
+        ready["conversations"][0]["peer_read_up_to"],
+        ready["conversations"][0]["last"]["id"]
+    );
+}
+
+async fn connect_ready(server: &TestServer, u: &User) -> Value {
+    let mut ws = Ws::connect(server, &u.cookie).await;
+    ws.next().await.expect("ready")
+}
+
+async fn the_socket_needs_a_session_and_the_own_origin(server: TestServer) {
+    assert_eq!(Ws::try_connect(&server, None, &[]).await.err(), Some(401));
+    assert_eq!(
+        Ws::try_connect(&server, Some("forged"), &[]).await.err(),
+        Some(401)
+    );
+    let a = user(&server, "orin").await;
+    let evil = Ws::try_connect(
+        &server,
+        Some(&a.cookie),
+        &[("origin", "https://evil.example")],
+    )
+    .await;
+    assert_eq!(evil.err(), Some(403));
+    let own_origin = server.base.clone();
+    let mut ok = Ws::try_connect(&server, Some(&a.cookie), &[("origin", own_origin.as_str())])
+        .await
+        .ok()
+        .unwrap();
+    assert_eq!(ok.next().await.unwrap()["type"], "ready");
+    // Logging out ends what the cookie can open.
+    session(&server, &a)
+        .post("/api/v1/user/logout", json!({}))
+        .await;
+    assert_eq!(
+        Ws::try_connect(&server, Some(&a.cookie), &[]).await.err(),
+        Some(401)
+    );
+    let _ = Backend::Sqlite;
+}
+
+async fn relation_changes_arrive_live(server: TestServer) {
+    let (a, b) = (user(&server, "liv").await, user(&server, "lex").await);
+    let mut wa = connect(&server, &a).await;
+    session(&server, &b)
+        .post(
+            "/api/v1/relation/request",
+            json!({"username": a.name, "memo": "hi"}),
+        )
+        .await;
+    let event = wa.next_of("relation").await;
+    assert_eq!(
+        (event["change"].as_str(), event["username"].as_str()),
+        (Some("friend_request"), Some("lex"))
+    );
+    session(&server, &a)
+        .post("/api/v1/relation/accept", json!({"username": b.name}))
+        .await;
+    assert_eq!(wa.next_of("relation").await["change"], "friend_added");
+    // The permission cache follows: a new friend can be messaged at once, a removed one not.
+    wa.send(text("now-friends", to_user(&b), "hi lex")).await;
+    wa.next_of("ack").await;
+    session(&server, &b)
+        .post("/api/v1/relation/remove", json!({"username": a.name}))
+        .await;
+    assert_eq!(wa.next_of("relation").await["change"], "friend_removed");
+    wa.send(text("not-anymore", to_user(&b), "?")).await;
+    assert_eq!(wa.next_of("error").await["code"], "not_friends");
+}
