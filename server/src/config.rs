@@ -29,7 +29,28 @@ pub const ENV_KEYS: &[&str] = &[
     "WS_IDLE_TIMEOUT_SECS",
     "WS_PING_SECS",
     "WS_QUEUE",
+    "SQLITE_SYNCHRONOUS",
 ];
+
+/// How hard SQLite works to make each commit durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// Commits survive a crash of quick-chat; a power cut may lose the last moments.
+    #[default]
+    Normal,
+    /// Every commit waits for the disk (slower: one fsync per batch of messages).
+    Full,
+}
+
+impl SqliteSynchronous {
+    pub fn pragma(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Normal => "NORMAL",
+            SqliteSynchronous::Full => "FULL",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -70,6 +91,8 @@ pub struct Config {
     pub ws_ping_secs: u64,
     /// Frames waiting for one WebSocket before it counts as too slow and is closed.
     pub ws_queue: usize,
+    /// SQLite's `synchronous` setting: `normal` or `full`.
+    pub sqlite_synchronous: SqliteSynchronous,
 }
 
 impl Default for Config {
@@ -94,6 +117,7 @@ impl Default for Config {
             ws_idle_timeout_secs: 60,
             ws_ping_secs: 20,
             ws_queue: 256,
+            sqlite_synchronous: SqliteSynchronous::Normal,
         }
     }
 }

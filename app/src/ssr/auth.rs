@@ -116,9 +116,65 @@ pub fn token_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// A few threads of its own do every argon2 computation. Each takes 19 MiB and a core for
+/// tens of milliseconds: on tokio's blocking pool a burst of logins spread over hundreds of
+/// threads, and the allocator kept each thread's 19 MiB (gigabytes were seen under load).
+/// A fixed set of threads bounds both the memory and the CPU that logins can take.
+static HASHERS: std::sync::LazyLock<Option<std::sync::mpsc::SyncSender<HashJob>>> =
+    std::sync::LazyLock::new(|| {
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 4);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<HashJob>(1024);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if spawned.is_err() {
+                return None;
+            }
+        }
+        Some(tx)
+    });
+
+/// Runs an argon2 computation on the hashing threads and waits for it.
+async fn hashing<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job: HashJob = Box::new(move || {
+        let _ = reply.send(work());
+    });
+    let sender = HASHERS
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("no hashing threads"))?
+        .clone();
+    // The queue is bounded; waiting for room happens off the async threads.
+    tokio::task::spawn_blocking(move || sender.send(job))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    answer.await.map_err(ApiError::internal)
+}
+
 /// Hashes a password with argon2id on the blocking pool (it is deliberately slow).
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt).map_err(ApiError::internal)?;
         let salt = SaltString::encode_b64(&salt).map_err(ApiError::internal)?;
@@ -127,14 +183,13 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
             .map(|h| h.to_string())
             .map_err(ApiError::internal)
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
 }
 
 /// Checks a password against a stored hash, or against a dummy hash when there is no
 /// account, so that both cases take the same time and reveal nothing.
 pub async fn verify_password(password: String, stored: Option<String>) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         let stored = match stored {
             Some(s) => s,
             None => dummy_hash()?.to_owned(),

@@ -59,7 +59,14 @@ async fn write_loop(db: DatabaseConnection, bus: Arc<dyn Bus>, mut rx: mpsc::Rec
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let messages: Vec<NewMessage> = batch.iter().map(|j| j.message.clone()).collect();
-        match messages::store_batch(&db, &messages).await {
+        let started = std::time::Instant::now();
+        let result = messages::store_batch(&db, &messages).await;
+        tracing::debug!(
+            count = messages.len(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "stored a batch"
+        );
+        match result {
             Ok(stored) => {
                 for (job, stored) in batch.drain(..).zip(stored) {
                     job.sender.push(frame(&ServerEvent::Ack {

@@ -44,12 +44,52 @@ pub struct TestServer {
     _dir: Option<TempDir>,
 }
 
-/// A directory removed when the test ends.
-struct TempDir(PathBuf);
+/// What a test's database leaves behind, removed when the test ends: the SQLite file's
+/// directory, or the database on a PostgreSQL or MariaDB server shared by every run.
+enum TempDir {
+    Dir(PathBuf),
+    Database {
+        admin: String,
+        name: String,
+        backend: Backend,
+    },
+}
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        match self {
+            TempDir::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            TempDir::Database {
+                admin,
+                name,
+                backend,
+            } => {
+                let sql = if *backend == Backend::Postgres {
+                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                } else {
+                    format!("DROP DATABASE IF EXISTS {name}")
+                };
+                let admin = admin.clone();
+                // Drop runs inside the test's runtime; the cleanup gets a runtime of its own.
+                let _ = std::thread::spawn(move || {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return;
+                    };
+                    rt.block_on(async {
+                        if let Ok(db) = Database::connect(admin).await {
+                            let _ = db.execute_unprepared(&sql).await;
+                            let _ = db.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
     }
 }
 
@@ -64,7 +104,7 @@ async fn fresh_database(backend: Backend) -> Option<(String, Option<TempDir>)> {
             let dir = std::env::temp_dir().join(random_name());
             std::fs::create_dir_all(&dir).expect("temp dir");
             let url = format!("sqlite://{}?mode=rwc", dir.join("test.db").display());
-            Some((url, Some(TempDir(dir))))
+            Some((url, Some(TempDir::Dir(dir))))
         }
         Backend::Postgres | Backend::MySql => {
             let key = backend.env_key()?;
@@ -82,14 +122,22 @@ async fn fresh_database(backend: Backend) -> Option<(String, Option<TempDir>)> {
                 base.clone()
             };
             let name = random_name();
-            let db = Database::connect(admin)
+            let db = Database::connect(admin.clone())
                 .await
                 .expect("connect to the test database server");
             db.execute_unprepared(&format!("CREATE DATABASE {name}"))
                 .await
                 .expect("create database");
             db.close().await.ok();
-            Some((format!("{base}/{name}"), None))
+            let url = format!("{base}/{name}");
+            Some((
+                url,
+                Some(TempDir::Database {
+                    admin,
+                    name,
+                    backend,
+                }),
+            ))
         }
     }
 }
@@ -414,11 +462,18 @@ impl Ws {
     }
 
     pub async fn send_text(&mut self, text: &str) {
+        self.try_send_text(text).await.expect("send frame");
+    }
+
+    /// Sends a frame where the server may already have closed the connection.
+    pub async fn try_send_text(
+        &mut self,
+        text: &str,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
         use futures_util::SinkExt;
         self.stream
             .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
             .await
-            .expect("send frame");
     }
 
     pub async fn send_binary(&mut self, bytes: Vec<u8>) {

@@ -1,0 +1,457 @@
+//! `loadgen`: a load generator for the quick-chat relay.
+//!
+//! It registers `--clients` users (two per friendship), makes each pair friends, opens one
+//! authenticated WebSocket per user and then has one user of every pair send to the other,
+//! `--rate` messages per second in total (0: as fast as the server acknowledges, with a
+//! window of messages in flight per connection) for `--seconds`. It reports messages stored
+//! (acknowledged) and delivered per second, send-to-deliver latency (p50, p99, max) and,
+//! given `--server-pid`, the server's memory per idle connection.
+//!
+//! The server must allow the rate: run it with e.g. `WS_SEND_RATE=100000
+//! WS_SEND_BURST=100000`, and raise `ulimit -n` on both sides for many connections.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+struct Args {
+    url: String,
+    clients: usize,
+    rate: u64,
+    seconds: u64,
+    window: usize,
+    server_pid: Option<u32>,
+    prefix: String,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        url: "http://127.0.0.1:3000".into(),
+        clients: 1000,
+        rate: 5000,
+        seconds: 20,
+        window: 16,
+        server_pid: None,
+        prefix: format!("lg{}", std::process::id()),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--url" => args.url = value()?,
+            "--clients" => {
+                args.clients = value()?.parse().map_err(|e| format!("--clients: {e}"))?
+            }
+            "--rate" => args.rate = value()?.parse().map_err(|e| format!("--rate: {e}"))?,
+            "--seconds" => {
+                args.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?
+            }
+            "--window" => args.window = value()?.parse().map_err(|e| format!("--window: {e}"))?,
+            "--server-pid" => {
+                args.server_pid = Some(value()?.parse().map_err(|e| format!("--server-pid: {e}"))?)
+            }
+            "--prefix" => args.prefix = value()?,
+            "--help" | "-h" => {
+                println!(
+                    "loadgen [--url http://127.0.0.1:3000] [--clients 1000] [--rate 5000 (0 = max)] \
+                     [--seconds 20] [--window 16] [--server-pid PID] [--prefix NAME]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if args.clients < 2 || !args.clients.is_multiple_of(2) {
+        return Err("--clients must be an even number of at least 2".into());
+    }
+    Ok(args)
+}
+
+/// One registered user.
+struct User {
+    name: String,
+    id: String,
+    cookie: String,
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    cookie: Option<&str>,
+    body: Value,
+) -> Result<(Value, Option<String>), String> {
+    let mut req = client.post(url).json(&body);
+    if let Some(c) = cookie {
+        req = req.header("cookie", format!("qc_session={c}"));
+    }
+    let res = req.send().await.map_err(|e| e.to_string())?;
+    let status = res.status();
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.strip_prefix("qc_session=")
+                .map(|r| r.split(';').next().unwrap_or("").to_owned())
+        });
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        return Err(format!("{url}: {status} {body}"));
+    }
+    Ok((body, cookie))
+}
+
+async fn setup_users(args: &Args) -> Result<Vec<User>, String> {
+    let client = reqwest::Client::new();
+    let limit = Arc::new(Semaphore::new(64));
+    let mut tasks = Vec::new();
+    for i in 0..args.clients {
+        let (client, limit) = (client.clone(), limit.clone());
+        let url = format!("{}/api/v1/user/register", args.url);
+        let name = format!("{}_{i}", args.prefix);
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
+            let body = json!({"username": name, "nickname": name, "password": "load generator"});
+            let (profile, cookie) = post(&client, &url, None, body).await?;
+            Ok::<User, String>(User {
+                id: profile["id"].as_str().unwrap_or_default().to_owned(),
+                cookie: cookie.ok_or("no session cookie")?,
+                name,
+            })
+        }));
+    }
+    let mut users = Vec::new();
+    for t in tasks {
+        users.push(t.await.map_err(|e| e.to_string())??);
+    }
+    // Pair 2i with 2i+1.
+    let mut tasks = Vec::new();
+    for pair in users.chunks(2) {
+        let (client, limit) = (client.clone(), limit.clone());
+        let base = args.url.clone();
+        let (a_cookie, b_cookie) = (pair[0].cookie.clone(), pair[1].cookie.clone());
+        let (a_name, b_name) = (pair[0].name.clone(), pair[1].name.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
+            post(
+                &client,
+                &format!("{base}/api/v1/relation/request"),
+                Some(&a_cookie),
+                json!({"username": b_name, "memo": ""}),
+            )
+            .await?;
+            post(
+                &client,
+                &format!("{base}/api/v1/relation/accept"),
+                Some(&b_cookie),
+                json!({"username": a_name}),
+            )
+            .await?;
+            Ok::<(), String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    Ok(users)
+}
+
+#[derive(Default)]
+struct Stats {
+    acked: AtomicU64,
+    delivered: AtomicU64,
+    errors: AtomicU64,
+    latencies_us: Mutex<Vec<u32>>,
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(ws_url: &str, cookie: &str) -> Result<Socket, String> {
+    let mut request = ws_url.into_client_request().map_err(|e| e.to_string())?;
+    request.headers_mut().insert(
+        "cookie",
+        format!("qc_session={cookie}")
+            .parse()
+            .map_err(|_| "bad cookie")?,
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Wait for `ready`.
+    while let Some(frame) = socket.next().await {
+        if let Ok(Message::Text(text)) = frame
+            && text.contains("\"type\":\"ready\"")
+        {
+            return Ok(socket);
+        }
+    }
+    Err("closed before ready".into())
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::exit(2);
+        }
+    };
+    let started = Instant::now();
+    eprintln!(
+        "registering {} users and making {} friendships...",
+        args.clients,
+        args.clients / 2
+    );
+    let users = match setup_users(&args).await {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("loadgen: setup failed: {e}");
+            std::process::exit(1);
+        }
+    };
+    eprintln!(
+        "set up in {:.1} s; opening {} WebSockets...",
+        started.elapsed().as_secs_f64(),
+        users.len()
+    );
+    let rss_before = args.server_pid.and_then(rss_kib);
+    let ws_url = format!("{}/ws", args.url.replacen("http", "ws", 1));
+    let limit = Arc::new(Semaphore::new(256));
+    let mut connecting = Vec::new();
+    for u in &users {
+        let (url, cookie, limit) = (ws_url.clone(), u.cookie.clone(), limit.clone());
+        connecting.push(tokio::spawn(async move {
+            let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
+            connect(&url, &cookie).await
+        }));
+    }
+    let mut sockets = Vec::new();
+    for c in connecting {
+        let result = c.await.map_err(|e| e.to_string()).and_then(|r| r);
+        match result {
+            Ok(s) => sockets.push(s),
+            Err(e) => {
+                eprintln!("loadgen: connect failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_idle = args.server_pid.and_then(rss_kib);
+    if let (Some(before), Some(idle)) = (rss_before, rss_idle) {
+        let per = (idle.saturating_sub(before) as f64 * 1024.0) / sockets.len() as f64;
+        println!(
+            "server RSS: {before} KiB before, {idle} KiB with {} idle connections: {:.1} KB per connection",
+            sockets.len(),
+            per / 1000.0
+        );
+    }
+
+    let stats = Arc::new(Stats::default());
+    let epoch = Instant::now();
+    let deadline = epoch + Duration::from_secs(args.seconds);
+    let pairs = users.len() / 2;
+    // Per sender: the interval between its messages at the requested total rate.
+    let interval = if args.rate == 0 {
+        None
+    } else {
+        Some(Duration::from_secs_f64(pairs as f64 / args.rate as f64))
+    };
+    let mut sockets = sockets.into_iter();
+    let mut tasks = Vec::new();
+    for pair in users.chunks(2) {
+        let (sender, receiver) = (
+            sockets.next().expect("socket"),
+            sockets.next().expect("socket"),
+        );
+        let to = pair[1].id.clone();
+        let stats_s = stats.clone();
+        let stats_r = stats.clone();
+        let window = args.window;
+        tasks.push(tokio::spawn(send_loop(
+            sender, to, stats_s, epoch, deadline, interval, window,
+        )));
+        tasks.push(tokio::spawn(receive_loop(
+            receiver, stats_r, epoch, deadline,
+        )));
+    }
+    // Progress once a second.
+    let progress = {
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            let mut last = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let d = stats.delivered.load(Ordering::Relaxed);
+                eprintln!("  {} delivered/s", d - last);
+                last = d;
+            }
+        })
+    };
+    for t in tasks {
+        let _ = t.await;
+    }
+    progress.abort();
+    let elapsed = (Instant::now().min(deadline) - epoch).as_secs_f64();
+    let acked = stats.acked.load(Ordering::Relaxed);
+    let delivered = stats.delivered.load(Ordering::Relaxed);
+    let mut lat =
+        std::mem::take(&mut *stats.latencies_us.lock().unwrap_or_else(|e| e.into_inner()));
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    println!(
+        "clients {}  rate {}  over {:.1} s: stored {:.0}/s, delivered {:.0}/s, errors {}",
+        users.len(),
+        if args.rate == 0 {
+            "max".to_string()
+        } else {
+            args.rate.to_string()
+        },
+        elapsed,
+        acked as f64 / elapsed,
+        delivered as f64 / elapsed,
+        stats.errors.load(Ordering::Relaxed)
+    );
+    println!(
+        "send-to-deliver latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
+        pct(0.50),
+        pct(0.99),
+        lat.last().copied().unwrap_or(0) as f64 / 1000.0,
+        lat.len()
+    );
+}
+
+/// Sends `to` messages whose text is the send time (µs since `epoch`), paced by `interval`
+/// or, without one, keeping `window` messages unacknowledged.
+async fn send_loop(
+    socket: Socket,
+    to: String,
+    stats: Arc<Stats>,
+    epoch: Instant,
+    deadline: Instant,
+    interval: Option<Duration>,
+    window: usize,
+) {
+    let (mut write, mut read) = socket.split();
+    let in_flight = Arc::new(Semaphore::new(window.max(1)));
+    let acks = {
+        let (stats, in_flight) = (stats.clone(), in_flight.clone());
+        tokio::spawn(async move {
+            while let Some(Ok(frame)) = read.next().await {
+                if let Message::Text(text) = frame {
+                    if text.contains("\"type\":\"ack\"") {
+                        stats.acked.fetch_add(1, Ordering::Relaxed);
+                        in_flight.add_permits(1);
+                    } else if text.contains("\"type\":\"error\"") {
+                        stats.errors.fetch_add(1, Ordering::Relaxed);
+                        in_flight.add_permits(1);
+                    }
+                }
+            }
+        })
+    };
+    // Spread the senders over the first interval so they do not all fire at once.
+    if let Some(interval) = interval {
+        let offset = interval.mul_f64(fastrand_fraction(&to));
+        tokio::time::sleep(offset).await;
+    }
+    let mut next = Instant::now();
+    let mut n = 0u64;
+    while Instant::now() < deadline {
+        match interval {
+            Some(interval) => {
+                next += interval;
+                if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            None => {
+                let Ok(permit) = in_flight.acquire().await else {
+                    break;
+                };
+                permit.forget();
+            }
+        }
+        n += 1;
+        let sent_us = epoch.elapsed().as_micros() as u64;
+        let frame = json!({
+            "type": "send",
+            "client_id": format!("{n}"),
+            "to": {"user": to},
+            "content": {"kind": "text", "text": sent_us.to_string()},
+        });
+        if write
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    acks.abort();
+}
+
+/// A stable fraction in [0, 1) from a string (spreads senders without a RNG crate).
+fn fastrand_fraction(seed: &str) -> f64 {
+    let h = seed.bytes().fold(1469598103934665603u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(1099511628211)
+    });
+    (h % 10_000) as f64 / 10_000.0
+}
+
+async fn receive_loop(socket: Socket, stats: Arc<Stats>, epoch: Instant, deadline: Instant) {
+    let (_write, mut read) = socket.split();
+    let mut local = Vec::with_capacity(1024);
+    let end = deadline + Duration::from_secs(2);
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let Ok(Some(Ok(frame))) = tokio::time::timeout(left, read.next()).await else {
+            break;
+        };
+        let Message::Text(text) = frame else { continue };
+        let Ok(value) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        if value["type"] != "message" {
+            continue;
+        }
+        let now_us = epoch.elapsed().as_micros() as u64;
+        if let Some(sent) = value["content"]["text"]
+            .as_str()
+            .and_then(|t| t.parse::<u64>().ok())
+        {
+            local.push(now_us.saturating_sub(sent) as u32);
+            stats.delivered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    stats
+        .latencies_us
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(local);
+}
