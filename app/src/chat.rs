@@ -162,6 +162,8 @@ pub struct Chat {
     cursor: StoredValue<i64>,
     /// Called when contacts change (the shell reloads its lists).
     on_relation: StoredValue<Option<Callback<()>>>,
+    /// The call on screen, if any.
+    pub calls: crate::call::Calls,
     #[cfg(feature = "hydrate")]
     link: StoredValue<client::Link, LocalStorage>,
 }
@@ -182,6 +184,7 @@ impl Chat {
             outbox: StoredValue::new(Vec::new()),
             cursor: StoredValue::new(-1),
             on_relation: StoredValue::new(Some(on_relation)),
+            calls: crate::call::Calls::new(),
             #[cfg(feature = "hydrate")]
             link: StoredValue::new_local(client::Link::default()),
         };
@@ -327,7 +330,7 @@ impl Chat {
             .with_untracked(|m| m.as_ref().map(|m| m.id.clone()).unwrap_or_default())
     }
 
-    fn transmit(self, message: &ClientMessage) {
+    pub(crate) fn transmit(self, message: &ClientMessage) {
         #[cfg(feature = "hydrate")]
         client::transmit(self, message);
         #[cfg(not(feature = "hydrate"))]
@@ -511,6 +514,9 @@ impl Chat {
                 client_id: Some(client_id),
                 ..
             } => {
+                if self.call_refused(&client_id, code) {
+                    return;
+                }
                 self.outbox
                     .update_value(|o| o.retain(|(_, c, _)| *c != client_id));
                 self.conversations.update(|all| {
@@ -530,6 +536,13 @@ impl Chat {
                 leptos::logging::warn!("relay refused a frame: {code:?}: {message}");
             }
             ServerEvent::Pong { .. } => {}
+            event @ (ServerEvent::CallInvite { .. }
+            | ServerEvent::CallRinging { .. }
+            | ServerEvent::CallAccepted { .. }
+            | ServerEvent::CallEnded { .. }
+            | ServerEvent::CallOffer { .. }
+            | ServerEvent::CallAnswer { .. }
+            | ServerEvent::CallCandidate { .. }) => self.apply_call(event),
         }
     }
 
@@ -624,6 +637,9 @@ fn show_notification(title: &str, body: &str) {
     #[cfg(not(feature = "hydrate"))]
     let _ = (title, body);
 }
+
+#[cfg(feature = "hydrate")]
+pub(crate) use client::sleep as sleep_ms;
 
 #[cfg(feature = "hydrate")]
 mod client {

@@ -4,6 +4,7 @@
 #![recursion_limit = "512"]
 
 pub mod api;
+pub mod call;
 pub mod chat;
 pub mod contacts;
 pub mod error;

@@ -40,11 +40,21 @@ impl Peer {
     }
 }
 
-/// What a message carries. Text now; images, files and call records join later.
+/// What a message carries: text from a user, or the record of a call (written by the
+/// server only, when a call attempt ends).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Content {
-    Text { text: String },
+    Text {
+        text: String,
+    },
+    Call {
+        media: CallMedia,
+        outcome: CallOutcome,
+        /// How long the call lasted (0 unless it was answered).
+        #[serde(default)]
+        duration_ms: u64,
+    },
 }
 
 impl Content {
@@ -52,10 +62,12 @@ impl Content {
     pub fn kind(&self) -> &'static str {
         match self {
             Content::Text { .. } => "text",
+            Content::Call { .. } => "call",
         }
     }
 
-    /// A one-line preview for conversation lists and notifications.
+    /// A one-line preview of a text for conversation lists and notifications (call records
+    /// are worded by the UI, in the reader's language).
     pub fn preview(&self) -> String {
         match self {
             Content::Text { text } => text
@@ -65,9 +77,54 @@ impl Content {
                 .chars()
                 .take(80)
                 .collect(),
+            Content::Call { .. } => String::new(),
         }
     }
 }
+
+/// Audio only, or audio and video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallMedia {
+    Audio,
+    Video,
+}
+
+/// How a call attempt ended, as `call_ended` tells both sides and the call record keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    /// Answered, then hung up by either side.
+    Completed,
+    /// The callee said no.
+    Declined,
+    /// The caller gave up before an answer.
+    Cancelled,
+    /// Nobody answered in time.
+    Missed,
+    /// The callee was already in a call.
+    Busy,
+    /// Another session of the callee answered (only to the callee's other sessions).
+    AnsweredElsewhere,
+    /// A side's connection went away.
+    Failed,
+}
+
+/// One ICE candidate as the browser gives it (`RTCIceCandidateInit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(default)]
+    pub sdp_mid: Option<String>,
+    #[serde(default)]
+    pub sdp_m_line_index: Option<u16>,
+}
+
+/// Longest SDP the relay forwards, in bytes.
+pub const MAX_SDP_BYTES: usize = 32 * 1024;
+
+/// Most seconds a call rings before it counts as missed (the server's default).
+pub const CALL_RING_SECS: u64 = 30;
 
 /// A stored message as both sides see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,7 +165,9 @@ pub enum ClientMessage {
         content: Content,
     },
     /// Everything visible to the caller with an id above `after`, in id order, in pages.
-    Sync { after: i64 },
+    Sync {
+        after: i64,
+    },
     /// One page of a conversation before `before` (newest first if absent).
     History {
         with: Peer,
@@ -118,12 +177,53 @@ pub enum ClientMessage {
         limit: Option<u32>,
     },
     /// The caller has read `conversation` up to the message `up_to`.
-    Read { conversation: Peer, up_to: i64 },
+    Read {
+        conversation: Peer,
+        up_to: i64,
+    },
     /// The caller is typing to `to`.
-    Typing { to: Peer },
+    Typing {
+        to: Peer,
+    },
     Ping {
         #[serde(default)]
         nonce: Option<u64>,
+    },
+    /// Ring a friend: every session of theirs hears `call_invite`. `call_id` is the
+    /// caller's new UUID for this call.
+    CallInvite {
+        call_id: String,
+        to: Peer,
+        media: CallMedia,
+    },
+    /// The callee answers on this session; their other sessions stop ringing.
+    CallAccept {
+        call_id: String,
+    },
+    /// The callee says no.
+    CallDecline {
+        call_id: String,
+    },
+    /// The caller gives up before an answer.
+    CallCancel {
+        call_id: String,
+    },
+    /// Either side ends an answered call (before an answer it cancels or declines).
+    CallHangup {
+        call_id: String,
+    },
+    /// Session descriptions and candidates, forwarded to the other session of the call.
+    CallOffer {
+        call_id: String,
+        sdp: String,
+    },
+    CallAnswer {
+        call_id: String,
+        sdp: String,
+    },
+    CallCandidate {
+        call_id: String,
+        candidate: IceCandidate,
     },
 }
 
@@ -238,6 +338,39 @@ pub enum ServerEvent {
     Pong {
         #[serde(default)]
         nonce: Option<u64>,
+    },
+    /// A friend is calling (to every session of the callee).
+    CallInvite {
+        call_id: String,
+        from: String,
+        media: CallMedia,
+    },
+    /// The callee's devices are ringing (to the caller).
+    CallRinging {
+        call_id: String,
+    },
+    /// The callee answered (to the caller; the caller now sends the offer).
+    CallAccepted {
+        call_id: String,
+    },
+    /// The call or attempt is over, and why; `duration_ms` for an answered call.
+    CallEnded {
+        call_id: String,
+        outcome: CallOutcome,
+        #[serde(default)]
+        duration_ms: u64,
+    },
+    CallOffer {
+        call_id: String,
+        sdp: String,
+    },
+    CallAnswer {
+        call_id: String,
+        sdp: String,
+    },
+    CallCandidate {
+        call_id: String,
+        candidate: IceCandidate,
     },
 }
 

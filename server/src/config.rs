@@ -30,6 +30,11 @@ pub const ENV_KEYS: &[&str] = &[
     "WS_PING_SECS",
     "WS_QUEUE",
     "SQLITE_SYNCHRONOUS",
+    "CALL_RING_SECS",
+    "STUN_URLS",
+    "TURN_URLS",
+    "TURN_SECRET",
+    "TURN_TTL_SECS",
 ];
 
 /// How hard SQLite works to make each commit durable.
@@ -93,6 +98,16 @@ pub struct Config {
     pub ws_queue: usize,
     /// SQLite's `synchronous` setting: `normal` or `full`.
     pub sqlite_synchronous: SqliteSynchronous,
+    /// Seconds a call rings before it counts as missed.
+    pub call_ring_secs: u64,
+    /// STUN servers for calls, comma-separated (`stun:host:port`); none by default.
+    pub stun_urls: String,
+    /// TURN servers for calls, comma-separated (`turn:host:3478?transport=udp`).
+    pub turn_urls: String,
+    /// The secret shared with the TURN server (coturn's `static-auth-secret`).
+    pub turn_secret: String,
+    /// How long minted TURN credentials stay valid.
+    pub turn_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -118,6 +133,11 @@ impl Default for Config {
             ws_ping_secs: 20,
             ws_queue: 256,
             sqlite_synchronous: SqliteSynchronous::Normal,
+            call_ring_secs: app::protocol::CALL_RING_SECS,
+            stun_urls: String::new(),
+            turn_urls: String::new(),
+            turn_secret: String::new(),
+            turn_ttl_secs: 24 * 3600,
         }
     }
 }
@@ -158,6 +178,7 @@ impl Config {
             idle_timeout: Duration::from_secs(self.ws_idle_timeout_secs.max(1)),
             ping_every: Duration::from_secs(self.ws_ping_secs.max(1)),
             queue: self.ws_queue.max(1),
+            ring_timeout: Duration::from_secs(self.call_ring_secs.max(1)),
         }
     }
 
@@ -171,8 +192,22 @@ impl Config {
             login_window: Duration::from_secs(self.login_window_secs),
             trust_proxy_headers: self.trust_proxy_headers,
             group_max_members: self.group_max_members,
+            ice: app::ssr::IceSettings {
+                stun_urls: split_list(&self.stun_urls),
+                turn_urls: split_list(&self.turn_urls),
+                turn_secret: self.turn_secret.clone(),
+                turn_ttl: Duration::from_secs(self.turn_ttl_secs.max(60)),
+            },
         }
     }
+}
+
+/// The non-empty items of a comma-separated list.
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use axum::routing::{any, get};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -39,16 +39,20 @@ pub async fn open_database(config: &Config) -> Result<DatabaseConnection, sea_or
         })?;
     }
     let mut options = ConnectOptions::new(url);
+    let synchronous = config.sqlite_synchronous.pragma();
     options
         .max_connections(config.db_max_connections)
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        // Per-connection settings, so every connection of the pool gets them. WAL lets
+        // readers proceed during a write; the busy timeout queues writers instead of failing
+        // them at once; the larger page cache keeps the message indexes in memory.
+        .map_sqlx_sqlite_opts(move |o| {
+            o.pragma("journal_mode", "WAL")
+                .pragma("busy_timeout", "5000")
+                .pragma("synchronous", synchronous)
+                .pragma("cache_size", "-16384")
+        });
     let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        // WAL lets readers proceed during a write; the busy timeout queues writers instead of
-        // failing them at once.
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;")
-            .await?;
-    }
     Migrator::up(&db, None).await?;
     Ok(db)
 }
@@ -155,4 +159,41 @@ async fn api_error_status(response: Response) -> Response {
         }
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ConnectionTrait, DbBackend};
+
+    /// The SQLite settings hold on every connection of the pool, not only the first.
+    #[tokio::test]
+    async fn sqlite_settings_apply_to_every_pooled_connection() {
+        let dir = std::env::temp_dir().join(format!("qc_pragma_{}", uuid::Uuid::new_v4().simple()));
+        let config = Config {
+            database_url: Some(format!("sqlite://{}?mode=rwc", dir.join("t.db").display())),
+            data_dir: dir.clone(),
+            ..Config::default()
+        };
+        let db = open_database(&config).await.expect("open");
+        // Hold several connections at once so that the pool must open more than one.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let txn = sea_orm::TransactionTrait::begin(&db).await.expect("begin");
+            let row = txn
+                .query_one_raw(sea_orm::Statement::from_string(
+                    DbBackend::Sqlite,
+                    "PRAGMA synchronous",
+                ))
+                .await
+                .expect("query")
+                .expect("row");
+            let level: i32 = row.try_get_by_index(0).expect("synchronous");
+            assert_eq!(level, 1, "NORMAL on every connection");
+            held.push(txn);
+        }
+        drop(held);
+        db.close().await.ok();
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

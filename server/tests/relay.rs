@@ -27,6 +27,9 @@ db_tests!(
     ready_lists_conversations_with_unread_counts,
     the_socket_needs_a_session_and_the_own_origin,
     relation_changes_arrive_live,
+    call_signalling_goes_only_between_the_two_sessions,
+    every_way_a_call_attempt_ends,
+    ice_servers_mint_turn_credentials,
 );
 
 /// A registered user with a session cookie and their id.
@@ -706,4 +709,223 @@ async fn relation_changes_arrive_live(server: TestServer) {
     assert_eq!(wa.next_of("relation").await["change"], "friend_removed");
     wa.send(text("not-anymore", to_user(&b), "?")).await;
     assert_eq!(wa.next_of("error").await["code"], "not_friends");
+}
+
+const CALL: &str = "6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+const CALL_2: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+
+fn call_frame(kind: &str, call_id: &str) -> Value {
+    json!({"type": kind, "call_id": call_id})
+}
+
+fn invite(call_id: &str, to: &User, media: &str) -> Value {
+    json!({"type": "call_invite", "call_id": call_id, "to": {"user": to.id}, "media": media})
+}
+
+/// The call record both sides find in the conversation.
+async fn call_record(ws: &mut Ws) -> Value {
+    loop {
+        let m = ws.next_of("message").await;
+        if m["content"]["kind"] == "call" {
+            return m;
+        }
+    }
+}
+
+async fn call_signalling_goes_only_between_the_two_sessions(server: TestServer) {
+    let (a, b, c) = (
+        user(&server, "caller").await,
+        user(&server, "callee").await,
+        user(&server, "stranger").await,
+    );
+    befriend(&server, &a, &b).await;
+    let mut wa = connect(&server, &a).await;
+    let mut b1 = connect(&server, &b).await;
+    let mut b2 = connect(&server, &b).await;
+    let mut wc = connect(&server, &c).await;
+
+    // Only friends call each other.
+    wc.send(invite(CALL_2, &b, "video")).await;
+    let refused = wc.next_of("error").await;
+    assert_eq!(refused["code"], "not_friends");
+    assert_eq!(refused["client_id"], CALL_2);
+
+    wa.send(invite(CALL, &b, "video")).await;
+    assert_eq!(wa.next_of("call_ringing").await["call_id"], CALL);
+    for tab in [&mut b1, &mut b2] {
+        let ring = tab.next_of("call_invite").await;
+        assert_eq!(ring["from"], a.id.as_str());
+        assert_eq!(ring["media"], "video");
+    }
+    // Nothing is signalled before an answer, and a stranger cannot answer.
+    wc.send(call_frame("call_accept", CALL)).await;
+    assert_eq!(wc.next_of("error").await["code"], "forbidden");
+    wa.send(json!({"type": "call_offer", "call_id": CALL, "sdp": "v=0 early"}))
+        .await;
+    assert_eq!(wa.next_of("error").await["code"], "conflict");
+
+    b1.send(call_frame("call_accept", CALL)).await;
+    assert_eq!(wa.next_of("call_accepted").await["call_id"], CALL);
+    let elsewhere = b2.next_of("call_ended").await;
+    assert_eq!(
+        elsewhere["outcome"], "answered_elsewhere",
+        "the other tab stops ringing"
+    );
+
+    wa.send(json!({"type": "call_offer", "call_id": CALL, "sdp": "v=0 offer"}))
+        .await;
+    assert_eq!(b1.next_of("call_offer").await["sdp"], "v=0 offer");
+    b2.none_of("call_offer", 300).await;
+    b2.send(json!({"type": "call_answer", "call_id": CALL, "sdp": "v=0 wrong tab"}))
+        .await;
+    assert_eq!(b2.next_of("error").await["code"], "forbidden");
+    b1.send(json!({"type": "call_answer", "call_id": CALL, "sdp": "v=0 answer"}))
+        .await;
+    assert_eq!(wa.next_of("call_answer").await["sdp"], "v=0 answer");
+    let candidate = json!({"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host", "sdp_mid": "0", "sdp_m_line_index": 0});
+    wa.send(json!({"type": "call_candidate", "call_id": CALL, "candidate": candidate}))
+        .await;
+    assert_eq!(b1.next_of("call_candidate").await["candidate"], candidate);
+    wc.send(json!({"type": "call_candidate", "call_id": CALL, "candidate": candidate}))
+        .await;
+    assert_eq!(wc.next_of("error").await["code"], "forbidden");
+    // A client cannot forge a call record.
+    wa.send(json!({"type": "send", "client_id": "forged", "to": {"user": b.id},
+        "content": {"kind": "call", "media": "video", "outcome": "completed", "duration_ms": 999999}})).await;
+    assert_eq!(wa.next_of("error").await["code"], "invalid_field");
+
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    b1.send(call_frame("call_hangup", CALL)).await;
+    let ended = wa.next_of("call_ended").await;
+    assert_eq!(ended["outcome"], "completed");
+    assert!(ended["duration_ms"].as_u64().unwrap() >= 50);
+    assert_eq!(b1.next_of("call_ended").await["outcome"], "completed");
+    // The call leaves a line in the conversation, on both sides, stored.
+    let record = call_record(&mut wa).await;
+    assert_eq!(record["from"], a.id.as_str());
+    assert_eq!(record["content"]["outcome"], "completed");
+    assert_eq!(record["content"]["media"], "video");
+    assert_eq!(call_record(&mut b2).await["id"], record["id"]);
+    assert_eq!(stored_rows(&server, &format!("call:{CALL}")).await, 1);
+    // Over: further signals are refused.
+    wa.send(json!({"type": "call_offer", "call_id": CALL, "sdp": "v=0"}))
+        .await;
+    assert_eq!(wa.next_of("error").await["code"], "not_found");
+}
+
+async fn every_way_a_call_attempt_ends(server: TestServer) {
+    let backend = server.backend;
+    drop(server);
+    let server = TestServer::start_with(backend, |c| c.call_ring_secs = 1)
+        .await
+        .unwrap();
+    let (a, b, c) = (
+        user(&server, "ringer").await,
+        user(&server, "ringee").await,
+        user(&server, "third").await,
+    );
+    befriend(&server, &a, &b).await;
+    befriend(&server, &c, &b).await;
+    let mut wa = connect(&server, &a).await;
+    let mut wb = connect(&server, &b).await;
+    let mut wc = connect(&server, &c).await;
+
+    let ids = [
+        "11111111-1111-4111-8111-111111111111",
+        "22222222-2222-4222-8222-222222222222",
+        "33333333-3333-4333-8333-333333333333",
+        "44444444-4444-4444-8444-444444444444",
+    ];
+    // Declined.
+    wa.send(invite(ids[0], &b, "audio")).await;
+    wb.next_of("call_invite").await;
+    wb.send(call_frame("call_decline", ids[0])).await;
+    assert_eq!(wa.next_of("call_ended").await["outcome"], "declined");
+    for ws in [&mut wa, &mut wb] {
+        assert_eq!(call_record(ws).await["content"]["outcome"], "declined");
+    }
+
+    // Cancelled by the caller before an answer.
+    wa.send(invite(ids[1], &b, "video")).await;
+    wb.next_of("call_invite").await;
+    wa.send(call_frame("call_cancel", ids[1])).await;
+    assert_eq!(wb.next_of("call_ended").await["outcome"], "cancelled");
+    for ws in [&mut wa, &mut wb] {
+        assert_eq!(call_record(ws).await["content"]["outcome"], "cancelled");
+    }
+
+    // Busy: B is ringing with A when C calls.
+    wa.send(invite(ids[2], &b, "video")).await;
+    wb.next_of("call_invite").await;
+    wc.send(invite(ids[3], &b, "audio")).await;
+    let busy = wc.next_of("call_ended").await;
+    assert_eq!(busy["call_id"], ids[3]);
+    assert_eq!(busy["outcome"], "busy");
+    for ws in [&mut wc, &mut wb] {
+        assert_eq!(call_record(ws).await["content"]["outcome"], "busy");
+    }
+
+    // Nobody answers A's call: after the ring time both hear it was missed.
+    let started = Instant::now();
+    let missed = wa.next_of("call_ended").await;
+    assert_eq!(missed["call_id"], ids[2]);
+    assert_eq!(missed["outcome"], "missed");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(wb.next_of("call_ended").await["outcome"], "missed");
+    let record = call_record(&mut wb).await;
+    assert_eq!(record["content"]["outcome"], "missed");
+    assert_eq!(record["content"]["media"], "video");
+
+    // A caller whose connection drops cancels the ringing call.
+    wa.send(invite(ids[0].replace('1', "5").as_str(), &b, "video"))
+        .await;
+    wb.next_of("call_invite").await;
+    wa.close().await;
+    assert_eq!(wb.next_of("call_ended").await["outcome"], "cancelled");
+}
+
+async fn ice_servers_mint_turn_credentials(server: TestServer) {
+    let backend = server.backend;
+    let mut anonymous = server.session();
+    let r = anonymous.post("/api/v1/call/ice_servers", json!({})).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // No servers unless configured: never a public STUN server.
+    let a = user(&server, "icy").await;
+    let r = session(&server, &a)
+        .post("/api/v1/call/ice_servers", json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body, json!([]));
+    drop(server);
+
+    let server = TestServer::start_with(backend, |c| {
+        c.stun_urls = "stun:127.0.0.1:3478".into();
+        c.turn_urls = "turn:127.0.0.1:3478?transport=udp, turn:127.0.0.1:3478?transport=tcp".into();
+        c.turn_secret = "north".into();
+        c.turn_ttl_secs = 600;
+    })
+    .await
+    .unwrap();
+    let a = user(&server, "icy").await;
+    let r = session(&server, &a)
+        .post("/api/v1/call/ice_servers", json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let servers = r.body.as_array().unwrap();
+    assert_eq!(servers[0], json!({"urls": ["stun:127.0.0.1:3478"]}));
+    assert_eq!(servers[1]["urls"].as_array().unwrap().len(), 2);
+    let username = servers[1]["username"].as_str().unwrap();
+    let (expiry, who) = username.split_once(':').unwrap();
+    assert_eq!(who, a.id);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let expiry: u64 = expiry.parse().unwrap();
+    assert!(
+        (now + 590..=now + 610).contains(&expiry),
+        "expires after TURN_TTL_SECS"
+    );
+    let (_, expected) = app::ssr::calls::turn_credential("north", &a.id, expiry);
+    assert_eq!(servers[1]["credential"], expected.as_str());
 }

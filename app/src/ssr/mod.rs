@@ -4,6 +4,7 @@
 //! components learn about the server only through server functions.
 pub mod accounts;
 pub mod auth;
+pub mod calls;
 pub mod communities;
 pub mod entity;
 pub mod messages;
@@ -33,6 +34,18 @@ pub struct Settings {
     pub trust_proxy_headers: bool,
     /// Most members a group may have, its owner included.
     pub group_max_members: u64,
+    /// STUN and TURN servers for calls.
+    pub ice: IceSettings,
+}
+
+/// Where browsers find STUN and TURN servers for calls.
+#[derive(Debug, Clone, Default)]
+pub struct IceSettings {
+    pub stun_urls: Vec<String>,
+    pub turn_urls: Vec<String>,
+    /// Shared with the TURN server; credentials are minted from it per user.
+    pub turn_secret: String,
+    pub turn_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -45,6 +58,10 @@ impl Default for Settings {
             login_window: Duration::from_secs(15 * 60),
             trust_proxy_headers: false,
             group_max_members: 500,
+            ice: IceSettings {
+                turn_ttl: Duration::from_secs(24 * 3600),
+                ..IceSettings::default()
+            },
         }
     }
 }

@@ -8,7 +8,7 @@ use leptos_router::hooks::use_params_map;
 
 use crate::chat::{ChatMessage, Conversation, Delivery, Status, use_chat};
 use crate::i18n::{Msg, use_i18n};
-use crate::protocol::{Content, MAX_TEXT_CHARS, Peer};
+use crate::protocol::{CallMedia, CallOutcome, Content, MAX_TEXT_CHARS, Peer};
 use crate::ui::contacts::use_contacts;
 use crate::ui::widgets::{Avatar, ClientOnly, Icon, IconSvg};
 
@@ -51,8 +51,57 @@ fn day_of(unix_ms: i64) -> String {
         .to_owned()
 }
 
-fn preview(content: &Content) -> String {
-    content.preview()
+fn preview(i18n: crate::i18n::I18n, content: &Content) -> String {
+    match content {
+        Content::Call {
+            media,
+            outcome,
+            duration_ms,
+        } => format!("[{}]", call_line(i18n, *media, *outcome, *duration_ms)),
+        text => text.preview(),
+    }
+}
+
+/// `mm:ss` (or `h:mm:ss`) of a duration.
+pub fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{:02}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// A call record in words: "Video call 03:12", "Missed voice call", ...
+fn call_line(
+    i18n: crate::i18n::I18n,
+    media: CallMedia,
+    outcome: CallOutcome,
+    duration_ms: u64,
+) -> String {
+    let video = media == CallMedia::Video;
+    match outcome {
+        CallOutcome::Completed => format!(
+            "{} {}",
+            i18n.t(if video {
+                Msg::VideoCall
+            } else {
+                Msg::AudioCall
+            }),
+            clock(duration_ms)
+        ),
+        CallOutcome::Missed => i18n
+            .t(if video {
+                Msg::MissedVideoCall
+            } else {
+                Msg::MissedAudioCall
+            })
+            .to_owned(),
+        CallOutcome::Declined => i18n.t(Msg::DeclinedCall).to_owned(),
+        CallOutcome::Cancelled => i18n.t(Msg::CancelledCall).to_owned(),
+        CallOutcome::Busy => i18n.t(Msg::BusyCall).to_owned(),
+        CallOutcome::Failed | CallOutcome::AnsweredElsewhere => i18n.t(Msg::FailedCall).to_owned(),
+    }
 }
 
 /// The Chats list pane, and the selected conversation (or a placeholder) in the outlet.
@@ -193,8 +242,8 @@ fn ConversationRow(conversation: Conversation) -> impl IntoView {
         .map(|m| short_time(m.created_at, false))
         .unwrap_or_default();
     let preview_text = move || match &newest {
-        Some(m) if m.from == me => format!("{}: {}", i18n.t(Msg::You), preview(&m.content)),
-        Some(m) => preview(&m.content),
+        Some(m) if m.from == me => format!("{}: {}", i18n.t(Msg::You), preview(i18n, &m.content)),
+        Some(m) => preview(i18n, &m.content),
         None => String::new(),
     };
     let failed = conversation
@@ -378,6 +427,27 @@ fn ConversationBody(peer: Peer) -> impl IntoView {
             }
         })
     };
+    let call_buttons = match &peer {
+        Peer::User(friend) => {
+            let (video_to, audio_to) = (friend.clone(), friend.clone());
+            let busy = move || chat.calls.view.with(|v| v.is_some());
+            Some(view! {
+                <div class="call-buttons">
+                    <button type="button" class="icon-button" data-testid="start-audio-call" disabled=busy
+                        title=move || i18n.t(Msg::AudioCall) aria-label=move || i18n.t(Msg::AudioCall)
+                        on:click=move |_| chat.start_call(audio_to.clone(), CallMedia::Audio)>
+                        <IconSvg icon=Icon::Phone/>
+                    </button>
+                    <button type="button" class="icon-button" data-testid="start-video-call" disabled=busy
+                        title=move || i18n.t(Msg::VideoCall) aria-label=move || i18n.t(Msg::VideoCall)
+                        on:click=move |_| chat.start_call(video_to.clone(), CallMedia::Video)>
+                        <IconSvg icon=Icon::Video/>
+                    </button>
+                </div>
+            })
+        }
+        Peer::Group(_) => None,
+    };
     let seed = peer.id().to_owned();
     let avatar_name = Signal::derive(title);
     let avatar_url = Signal::derive(move || conversation.with(|c| c.avatar.clone()));
@@ -391,6 +461,7 @@ fn ConversationBody(peer: Peer) -> impl IntoView {
                 <h2 data-testid="conversation-title">{title}</h2>
                 <p class="muted small" data-testid="presence">{subtitle}</p>
             </div>
+            {call_buttons}
         </header>
         <MessageList conversation peer=peer.clone()/>
         <p class="typing-line" data-testid="typing" aria-live="polite">{typing_line}</p>
@@ -472,7 +543,26 @@ fn Bubble(message: ChatMessage, me: String, read: bool, peer: Peer, group: bool)
     let i18n = use_i18n();
     let chat = use_chat();
     let mine = message.from == me;
-    let Content::Text { text } = message.content.clone();
+    let text = match message.content.clone() {
+        Content::Text { text } => text,
+        Content::Call {
+            media,
+            outcome,
+            duration_ms,
+        } => {
+            let line = move || call_line(i18n, media, outcome, duration_ms);
+            return view! {
+                <div class="call-record" data-testid="call-record">
+                    <span class="call-record-icon" aria-hidden="true">
+                        {if media == CallMedia::Video { "🎥" } else { "📞" }}
+                    </span>
+                    <span>{line}</span>
+                    <span class="muted small">{short_time(message.created_at, false)}</span>
+                </div>
+            }
+            .into_any();
+        }
+    };
     let state = match (mine, message.delivery, read) {
         (false, _, _) => None,
         (true, Delivery::Sending, _) => Some(("sending", Msg::StateSending)),
@@ -505,6 +595,7 @@ fn Bubble(message: ChatMessage, me: String, read: bool, peer: Peer, group: bool)
             </div>
         </div>
     }
+    .into_any()
 }
 
 #[component]

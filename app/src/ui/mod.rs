@@ -1,6 +1,7 @@
 //! The components. `auth_pages` are the signed-out pages; `shell` is the signed-in
 //! three-pane layout with its views; `widgets` holds small shared pieces.
 pub mod auth_pages;
+pub mod call;
 pub mod chats;
 pub mod contacts;
 pub mod me;

@@ -89,6 +89,9 @@ fn Layout(user: UserProfile) -> impl IntoView {
             </nav>
             <Outlet/>
         </div>
+        <ClientOnly fallback=|| ()>
+            <crate::ui::call::CallOverlay/>
+        </ClientOnly>
     }
 }
 

@@ -92,6 +92,12 @@ pub enum Icon {
     Me,
     Back,
     Search,
+    Phone,
+    Video,
+    Mic,
+    MicOff,
+    CameraOff,
+    HangUp,
 }
 
 /// An inline SVG icon (stroke drawn in `currentColor`).
@@ -103,6 +109,18 @@ pub fn IconSvg(icon: Icon) -> impl IntoView {
         Icon::Me => "M12 3l2.5 5 5.5.8-4 3.9.9 5.5L12 15.6 7.1 18.2l.9-5.5-4-3.9 5.5-.8z",
         Icon::Back => "M15 5l-7 7 7 7",
         Icon::Search => "M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14zm5-2l4 4",
+        Icon::Phone => {
+            "M5 4h4l2 5-2.5 1.5a11 11 0 0 0 5 5L15 13l5 2v4a2 2 0 0 1-2 2A16 16 0 0 1 3 6a2 2 0 0 1 2-2"
+        }
+        Icon::Video => "M3 7h12v10H3zm12 4l6-4v10l-6-4",
+        Icon::Mic => {
+            "M12 3a3 3 0 0 1 3 3v6a3 3 0 0 1-6 0V6a3 3 0 0 1 3-3zM5 11a7 7 0 0 0 14 0M12 18v3"
+        }
+        Icon::MicOff => {
+            "M3 3l18 18M9 9v3a3 3 0 0 0 5 2.2M15 10V6a3 3 0 0 0-5.7-1.3M5 11a7 7 0 0 0 11.5 5.3M19 11a7 7 0 0 1-.6 2.8M12 18v3"
+        }
+        Icon::CameraOff => "M3 3l18 18M3 7h4m4 0h4v4m0 4v2H3V7m12 4l6-4v10l-6-4",
+        Icon::HangUp => "M3 14c5-5 13-5 18 0l-2.5 2.5-3.5-1.5v-2.5a10 10 0 0 0-6 0V15L5.5 16.5z",
     };
     view! {
         <svg class="icon" viewBox="0 0 24 24" aria-hidden="true">

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use app::error::{ApiError, ErrorCode};
 use app::protocol::{
-    ClientMessage, Content, MAX_FRAME_BYTES, MAX_TEXT_CHARS, Me, PAGE_SIZE, Peer, Presence,
-    ServerEvent, VERSION,
+    CallMedia, ClientMessage, Content, MAX_FRAME_BYTES, MAX_TEXT_CHARS, Me, PAGE_SIZE, Peer,
+    Presence, ServerEvent, VERSION,
 };
 use app::ssr::auth::CurrentUser;
 use app::ssr::entity::user_base;
@@ -21,6 +21,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::calls::{self, Session, Signal};
 use super::hub::{Connection, Frame};
 use super::store::Job;
 use super::{Relay, frame};
@@ -47,7 +48,9 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
     ));
 
     // `ready` is queued before the connection can receive anything else.
-    match ready(&relay, &user).await {
+    // The big futures are boxed so that an idle connection's task holds only what it
+    // needs while waiting (this keeps each idle connection a few KB smaller).
+    match Box::pin(ready(&relay, &user)).await {
         Ok(event) => {
             conn.push(frame(&event));
         }
@@ -57,26 +60,37 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
         }
     }
     if relay.hub.register(conn.clone()) {
-        announce_presence(&relay, me, true, None).await;
+        Box::pin(announce_presence(&relay, me, true, None)).await;
     }
     read_loop(&relay, &user, &conn, stream).await;
     conn.closed.cancel();
+    // A call this connection was part of ends with it.
+    let effects = relay.calls.disconnected(Session {
+        user: me,
+        conn: conn.id,
+    });
+    relay.apply_call_effects(effects);
     let _ = writer.await;
     if relay.hub.unregister(me, conn.id) {
-        let now = now_ms();
-        let stored = user_base::Entity::update_many()
-            .set(user_base::ActiveModel {
-                last_seen_at: Set(Some(now)),
-                ..Default::default()
-            })
-            .filter(user_base::Column::Id.eq(me))
-            .exec(&relay.core.db)
-            .await;
-        if let Err(err) = stored {
-            tracing::warn!(%err, "could not store last_seen_at");
-        }
-        announce_presence(&relay, me, false, Some(now)).await;
+        Box::pin(went_offline(&relay, me)).await;
     }
+}
+
+/// Records when `me` was last seen and tells their friends.
+async fn went_offline(relay: &Relay, me: Uuid) {
+    let now = now_ms();
+    let stored = user_base::Entity::update_many()
+        .set(user_base::ActiveModel {
+            last_seen_at: Set(Some(now)),
+            ..Default::default()
+        })
+        .filter(user_base::Column::Id.eq(me))
+        .exec(&relay.core.db)
+        .await;
+    if let Err(err) = stored {
+        tracing::warn!(%err, "could not store last_seen_at");
+    }
+    announce_presence(relay, me, false, Some(now)).await;
 }
 
 /// Tells `me`'s friends that `me` came online or went offline.
@@ -194,14 +208,14 @@ async fn write_loop<S>(
 
 /// Per-connection state of the reader.
 struct Reader<'a> {
-    relay: &'a Relay,
+    relay: &'a Arc<Relay>,
     user: &'a CurrentUser,
     conn: &'a Connection,
     strikes: u32,
     typing: HashMap<Target, Instant>,
 }
 
-async fn read_loop<S>(relay: &Relay, user: &CurrentUser, conn: &Connection, mut stream: S)
+async fn read_loop<S>(relay: &Arc<Relay>, user: &CurrentUser, conn: &Connection, mut stream: S)
 where
     S: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
@@ -228,7 +242,7 @@ where
                 let Some(Ok(message)) = next else { break };
                 last_heard = Instant::now();
                 match message {
-                    Message::Text(text) => reader.frame(text.as_str()).await,
+                    Message::Text(text) => Box::pin(reader.frame(text.as_str())).await,
                     Message::Binary(_) => reader.strike(ErrorCode::BadFrame, "Frames are JSON text."),
                     Message::Close(_) => break,
                     Message::Ping(_) | Message::Pong(_) => {}
@@ -297,10 +311,93 @@ impl Reader<'_> {
                 self.reply(&ServerEvent::Pong { nonce });
                 Ok(())
             }
+            ClientMessage::CallInvite { call_id, to, media } => {
+                let result = self.call_invite(&call_id, &to, media).await;
+                return self.call_result(result, call_id);
+            }
+            ClientMessage::CallAccept { call_id } => {
+                let result = self.relay.calls.accept(self.session(), &call_id);
+                return self.call_result(result, call_id);
+            }
+            ClientMessage::CallDecline { call_id } => {
+                let result = self.relay.calls.decline(self.session(), &call_id);
+                return self.call_result(result, call_id);
+            }
+            ClientMessage::CallCancel { call_id } => {
+                let result = self.relay.calls.cancel(self.session(), &call_id);
+                return self.call_result(result, call_id);
+            }
+            ClientMessage::CallHangup { call_id } => {
+                let result = self.relay.calls.hangup(self.session(), &call_id);
+                return self.call_result(result, call_id);
+            }
+            ClientMessage::CallOffer { call_id, sdp } => {
+                let result = self
+                    .relay
+                    .calls
+                    .signal(self.session(), &call_id, Signal::Offer(sdp));
+                return self.call_result(result, call_id);
+            }
+            ClientMessage::CallAnswer { call_id, sdp } => {
+                let result = self
+                    .relay
+                    .calls
+                    .signal(self.session(), &call_id, Signal::Answer(sdp));
+                return self.call_result(result, call_id);
+            }
+            ClientMessage::CallCandidate { call_id, candidate } => {
+                let result =
+                    self.relay
+                        .calls
+                        .signal(self.session(), &call_id, Signal::Candidate(candidate));
+                return self.call_result(result, call_id);
+            }
         };
         if let Err(err) = result {
             self.refuse(&err, None);
         }
+    }
+
+    fn session(&self) -> Session {
+        Session {
+            user: self.me(),
+            conn: self.conn.id,
+        }
+    }
+
+    /// Carries out a call operation's effects, or tells the client why not (the error's
+    /// `client_id` is the call id).
+    fn call_result(&self, result: Result<Vec<calls::Effect>, ApiError>, call_id: String) {
+        match result {
+            Ok(effects) => self.relay.apply_call_effects(effects),
+            Err(err) => self.refuse(&err, Some(call_id.chars().take(64).collect())),
+        }
+    }
+
+    /// Rings a friend, if the caller may call them.
+    async fn call_invite(
+        &self,
+        call_id: &str,
+        to: &Peer,
+        media: CallMedia,
+    ) -> Result<Vec<calls::Effect>, ApiError> {
+        let Target::User(callee) = Self::target(to)? else {
+            return Err(ApiError::invalid("to", "Calls are between two friends."));
+        };
+        // Only friends call each other (the same check as for messages).
+        self.relay
+            .recipients(self.me(), Target::User(callee))
+            .await?;
+        if !self.relay.rate.allow(self.me()) {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                "You are calling too often. Wait a moment.",
+            ));
+        }
+        let online = self.relay.hub.is_online(callee);
+        self.relay
+            .calls
+            .invite(self.session(), callee, call_id, media, online)
     }
 
     fn target(peer: &Peer) -> Result<Target, ApiError> {
@@ -321,7 +418,12 @@ impl Reader<'_> {
             return;
         }
         let checked = async {
-            let Content::Text { text } = &content;
+            let Content::Text { text } = &content else {
+                return Err(ApiError::invalid(
+                    "content",
+                    "Only text can be sent this way.",
+                ));
+            };
             if text.trim().is_empty() {
                 return Err(ApiError::invalid("content", "A message cannot be empty."));
             }
@@ -354,7 +456,7 @@ impl Reader<'_> {
                     .store
                     .submit(Job {
                         message,
-                        sender: self.conn.clone(),
+                        sender: Some(self.conn.clone()),
                         recipients,
                     })
                     .await;

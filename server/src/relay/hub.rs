@@ -126,6 +126,17 @@ impl Hub {
         }
     }
 
+    /// Hands `frame` to one connection of `user`; false when it is not open here.
+    pub fn send_to(&self, user: Uuid, id: u64, frame: Frame) -> bool {
+        let conn = {
+            let map = self.users.read().unwrap_or_else(|e| e.into_inner());
+            map.get(&user)
+                .and_then(|list| list.iter().find(|c| c.id == id))
+                .cloned()
+        };
+        conn.is_some_and(|c| c.push(frame))
+    }
+
     /// How many connections are open (for logs and benchmarks).
     pub fn connection_count(&self) -> usize {
         self.users

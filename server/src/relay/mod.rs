@@ -4,6 +4,7 @@
 //!
 //! Delivery goes through [`Bus`], so a second server process can be added with a pub/sub
 //! bus; the database stays the truth and clients fill any gap with `sync`.
+pub mod calls;
 mod conn;
 pub mod hub;
 mod limits;
@@ -41,6 +42,8 @@ pub struct RelaySettings {
     pub ping_every: Duration,
     /// Frames waiting for one connection before it counts as too slow.
     pub queue: usize,
+    /// How long a call rings before it counts as missed.
+    pub ring_timeout: Duration,
 }
 
 impl Default for RelaySettings {
@@ -52,6 +55,7 @@ impl Default for RelaySettings {
             idle_timeout: Duration::from_secs(60),
             ping_every: Duration::from_secs(20),
             queue: 256,
+            ring_timeout: Duration::from_secs(app::protocol::CALL_RING_SECS),
         }
     }
 }
@@ -90,6 +94,8 @@ pub struct Relay {
     members: RwLock<HashMap<Uuid, Arc<Vec<Uuid>>>>,
     /// The `relations_version` the caches were filled at.
     cached_at: AtomicU64,
+    /// The calls ringing or answered on this server process.
+    pub calls: calls::Calls,
 }
 
 impl Relay {
@@ -109,6 +115,7 @@ impl Relay {
             friends: RwLock::default(),
             members: RwLock::default(),
             cached_at: AtomicU64::new(0),
+            calls: calls::Calls::default(),
         });
         tokio::spawn(forward_relation_events(Arc::downgrade(&relay)));
         relay
@@ -201,6 +208,60 @@ impl Relay {
                         ErrorCode::NotMember,
                         "You are not a member of this group.",
                     ))
+                }
+            }
+        }
+    }
+}
+
+impl Relay {
+    /// Carries out what a call operation decided: frames to sessions and users, the call
+    /// record, the ring timer.
+    pub fn apply_call_effects(self: &Arc<Self>, effects: Vec<calls::Effect>) {
+        for effect in effects {
+            match effect {
+                calls::Effect::ToSession(session, event) => {
+                    self.hub.send_to(session.user, session.conn, frame(&event));
+                }
+                calls::Effect::ToUser { user, skip, event } => {
+                    self.bus.publish(&[user], &frame(&event), skip);
+                }
+                calls::Effect::Record {
+                    call_id,
+                    caller,
+                    callee,
+                    media,
+                    outcome,
+                    duration_ms,
+                } => {
+                    let job = store::Job {
+                        message: messages::NewMessage {
+                            sender: caller,
+                            client_id: format!("call:{call_id}"),
+                            target: Target::User(callee),
+                            content: app::protocol::Content::Call {
+                                media,
+                                outcome,
+                                duration_ms,
+                            },
+                            created_at: app::ssr::now_ms(),
+                        },
+                        sender: None,
+                        recipients: vec![caller, callee],
+                    };
+                    let store = self.store.clone();
+                    tokio::spawn(async move { store.submit(job).await });
+                }
+                calls::Effect::StartRingTimer(call_id) => {
+                    let relay = Arc::downgrade(self);
+                    let after = self.settings.ring_timeout;
+                    tokio::spawn(async move {
+                        tokio::time::sleep(after).await;
+                        if let Some(relay) = relay.upgrade() {
+                            let effects = relay.calls.ring_timeout(&call_id);
+                            relay.apply_call_effects(effects);
+                        }
+                    });
                 }
             }
         }

@@ -19,10 +19,11 @@ use super::{Bus, frame};
 /// Most messages in one transaction.
 const MAX_BATCH: usize = 512;
 
-/// One message to store, who sent it (for the acknowledgement) and who receives it.
+/// One message to store, the connection that sent it (for the acknowledgement; none for
+/// what the server writes itself, such as call records) and who receives it.
 pub struct Job {
     pub message: NewMessage,
-    pub sender: Connection,
+    pub sender: Option<Connection>,
     pub recipients: Vec<Uuid>,
 }
 
@@ -48,11 +49,13 @@ impl MessageStore {
 }
 
 fn refuse(job: &Job, err: ApiError) {
-    job.sender.push(frame(&ServerEvent::Error {
-        code: err.code,
-        message: err.message,
-        client_id: Some(job.message.client_id.clone()),
-    }));
+    if let Some(sender) = &job.sender {
+        sender.push(frame(&ServerEvent::Error {
+            code: err.code,
+            message: err.message,
+            client_id: Some(job.message.client_id.clone()),
+        }));
+    }
 }
 
 async fn write_loop(db: DatabaseConnection, bus: Arc<dyn Bus>, mut rx: mpsc::Receiver<Job>) {
@@ -69,14 +72,16 @@ async fn write_loop(db: DatabaseConnection, bus: Arc<dyn Bus>, mut rx: mpsc::Rec
         match result {
             Ok(stored) => {
                 for (job, stored) in batch.drain(..).zip(stored) {
-                    job.sender.push(frame(&ServerEvent::Ack {
-                        client_id: stored.view.client_id.clone(),
-                        id: stored.view.id,
-                        created_at: stored.view.created_at,
-                    }));
+                    if let Some(sender) = &job.sender {
+                        sender.push(frame(&ServerEvent::Ack {
+                            client_id: stored.view.client_id.clone(),
+                            id: stored.view.id,
+                            created_at: stored.view.created_at,
+                        }));
+                    }
                     if !stored.duplicate {
                         let message = frame(&ServerEvent::Message(stored.view));
-                        bus.publish(&job.recipients, &message, Some(job.sender.id));
+                        bus.publish(&job.recipients, &message, job.sender.as_ref().map(|s| s.id));
                     }
                 }
             }

@@ -1,0 +1,620 @@
+//! Calls: who is calling whom, on which sessions, and where each call stands. The relay
+//! forwards call signalling only between the two sessions of a call (the caller's, and the
+//! callee's that answered); everything else is refused with an error code.
+//!
+//! [`Calls`] is a plain state machine: every operation checks who asks and answers the
+//! [`Effect`]s to carry out (frames to send, a call record to store, a ring timer to start),
+//! which the connection code performs. This keeps every transition testable without sockets.
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use app::error::{ApiError, ErrorCode};
+use app::protocol::{CallMedia, CallOutcome, IceCandidate, MAX_SDP_BYTES, ServerEvent};
+use uuid::Uuid;
+
+/// A session: a user and one of their connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    pub user: Uuid,
+    pub conn: u64,
+}
+
+/// What the caller of an operation must do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send to one connection.
+    ToSession(Session, ServerEvent),
+    /// Send to every connection of a user except `skip`.
+    ToUser {
+        user: Uuid,
+        skip: Option<u64>,
+        event: ServerEvent,
+    },
+    /// Store the call record (a message from the caller to the callee).
+    Record {
+        call_id: String,
+        caller: Uuid,
+        callee: Uuid,
+        media: CallMedia,
+        outcome: CallOutcome,
+        duration_ms: u64,
+    },
+    /// Call [`Calls::ring_timeout`] for this call once the ring time is up.
+    StartRingTimer(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Ringing,
+    /// Answered at this instant, by this connection of the callee.
+    Active {
+        since: Instant,
+        callee_conn: u64,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    caller: Session,
+    callee: Uuid,
+    media: CallMedia,
+    phase: Phase,
+}
+
+/// A description or candidate to forward.
+#[derive(Debug, Clone)]
+pub enum Signal {
+    Offer(String),
+    Answer(String),
+    Candidate(IceCandidate),
+}
+
+#[derive(Default)]
+struct State {
+    calls: HashMap<String, Call>,
+    /// The call each user is in (ringing or answered): one at a time.
+    by_user: HashMap<Uuid, String>,
+}
+
+#[derive(Default)]
+pub struct Calls {
+    state: Mutex<State>,
+}
+
+fn no_call() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "There is no such call.")
+}
+
+fn not_yours() -> ApiError {
+    ApiError::new(ErrorCode::Forbidden, "This call is not on this session.")
+}
+
+impl Calls {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many calls are ringing or answered (for tests and logs).
+    pub fn len(&self) -> usize {
+        self.state().calls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `caller` rings `callee` (their friendship is checked by the caller of this). A callee
+    /// already in a call makes it a busy attempt, ended at once and recorded.
+    pub fn invite(
+        &self,
+        caller: Session,
+        callee: Uuid,
+        call_id: &str,
+        media: CallMedia,
+        callee_online: bool,
+    ) -> Result<Vec<Effect>, ApiError> {
+        if Uuid::parse_str(call_id).is_err() {
+            return Err(ApiError::invalid("call_id", "call_id is a UUID."));
+        }
+        if callee == caller.user {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "You cannot call yourself.",
+            ));
+        }
+        let mut state = self.state();
+        if state.calls.contains_key(call_id) {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "This call id is in use.",
+            ));
+        }
+        if state.by_user.contains_key(&caller.user) {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "You are already in a call.",
+            ));
+        }
+        if state.by_user.contains_key(&callee) {
+            return Ok(vec![
+                Effect::ToSession(caller, ended(call_id, CallOutcome::Busy, 0)),
+                record(call_id, caller.user, callee, media, CallOutcome::Busy, 0),
+            ]);
+        }
+        state.calls.insert(
+            call_id.to_owned(),
+            Call {
+                caller,
+                callee,
+                media,
+                phase: Phase::Ringing,
+            },
+        );
+        state.by_user.insert(caller.user, call_id.to_owned());
+        state.by_user.insert(callee, call_id.to_owned());
+        let mut effects = vec![
+            Effect::ToUser {
+                user: callee,
+                skip: None,
+                event: ServerEvent::CallInvite {
+                    call_id: call_id.to_owned(),
+                    from: caller.user.to_string(),
+                    media,
+                },
+            },
+            Effect::StartRingTimer(call_id.to_owned()),
+        ];
+        if callee_online {
+            effects.push(Effect::ToSession(
+                caller,
+                ServerEvent::CallRinging {
+                    call_id: call_id.to_owned(),
+                },
+            ));
+        }
+        Ok(effects)
+    }
+
+    /// A session of the callee answers.
+    pub fn accept(&self, who: Session, call_id: &str) -> Result<Vec<Effect>, ApiError> {
+        let mut state = self.state();
+        let call = state.calls.get_mut(call_id).ok_or_else(no_call)?;
+        if who.user != call.callee {
+            return Err(not_yours());
+        }
+        if call.phase != Phase::Ringing {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "This call was answered already.",
+            ));
+        }
+        call.phase = Phase::Active {
+            since: Instant::now(),
+            callee_conn: who.conn,
+        };
+        Ok(vec![
+            Effect::ToSession(
+                call.caller,
+                ServerEvent::CallAccepted {
+                    call_id: call_id.to_owned(),
+                },
+            ),
+            Effect::ToUser {
+                user: call.callee,
+                skip: Some(who.conn),
+                event: ended(call_id, CallOutcome::AnsweredElsewhere, 0),
+            },
+        ])
+    }
+
+    /// The callee declines a ringing call.
+    pub fn decline(&self, who: Session, call_id: &str) -> Result<Vec<Effect>, ApiError> {
+        let mut state = self.state();
+        let call = state.calls.get(call_id).ok_or_else(no_call)?;
+        if who.user != call.callee {
+            return Err(not_yours());
+        }
+        if call.phase != Phase::Ringing {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "This call was answered already.",
+            ));
+        }
+        Ok(finish(&mut state, call_id, CallOutcome::Declined))
+    }
+
+    /// The caller gives up on a ringing call.
+    pub fn cancel(&self, who: Session, call_id: &str) -> Result<Vec<Effect>, ApiError> {
+        let mut state = self.state();
+        let call = state.calls.get(call_id).ok_or_else(no_call)?;
+        if who != call.caller {
+            return Err(not_yours());
+        }
+        if call.phase != Phase::Ringing {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "This call was answered; hang up instead.",
+            ));
+        }
+        Ok(finish(&mut state, call_id, CallOutcome::Cancelled))
+    }
+
+    /// Either session of an answered call hangs up; before an answer, the caller cancels
+    /// and the callee declines.
+    pub fn hangup(&self, who: Session, call_id: &str) -> Result<Vec<Effect>, ApiError> {
+        let mut state = self.state();
+        let call = state.calls.get(call_id).ok_or_else(no_call)?;
+        let outcome = match call.phase {
+            Phase::Ringing if who == call.caller => CallOutcome::Cancelled,
+            Phase::Ringing if who.user == call.callee => CallOutcome::Declined,
+            Phase::Active { callee_conn, .. }
+                if who == call.caller || (who.user == call.callee && who.conn == callee_conn) =>
+            {
+                CallOutcome::Completed
+            }
+            _ => return Err(not_yours()),
+        };
+        Ok(finish(&mut state, call_id, outcome))
+    }
+
+    /// Forwards a description or candidate to the other session of an answered call.
+    pub fn signal(
+        &self,
+        who: Session,
+        call_id: &str,
+        signal: Signal,
+    ) -> Result<Vec<Effect>, ApiError> {
+        if let Signal::Offer(sdp) | Signal::Answer(sdp) = &signal
+            && sdp.len() > MAX_SDP_BYTES
+        {
+            return Err(ApiError::invalid(
+                "sdp",
+                "The session description is too large.",
+            ));
+        }
+        let state = self.state();
+        let call = state.calls.get(call_id).ok_or_else(no_call)?;
+        let Phase::Active { callee_conn, .. } = call.phase else {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "This call has not been answered yet.",
+            ));
+        };
+        let callee = Session {
+            user: call.callee,
+            conn: callee_conn,
+        };
+        let other = if who == call.caller {
+            callee
+        } else if who == callee {
+            call.caller
+        } else {
+            return Err(not_yours());
+        };
+        let call_id = call_id.to_owned();
+        let event = match signal {
+            Signal::Offer(sdp) => ServerEvent::CallOffer { call_id, sdp },
+            Signal::Answer(sdp) => ServerEvent::CallAnswer { call_id, sdp },
+            Signal::Candidate(candidate) => ServerEvent::CallCandidate { call_id, candidate },
+        };
+        Ok(vec![Effect::ToSession(other, event)])
+    }
+
+    /// The ring time is up: a call still ringing is missed.
+    pub fn ring_timeout(&self, call_id: &str) -> Vec<Effect> {
+        let mut state = self.state();
+        match state.calls.get(call_id) {
+            Some(call) if call.phase == Phase::Ringing => {
+                finish(&mut state, call_id, CallOutcome::Missed)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A connection closed: a call it was part of ends (a ringing callee session going
+    /// away changes nothing while the callee has others; the caller's going away cancels).
+    pub fn disconnected(&self, who: Session) -> Vec<Effect> {
+        let mut state = self.state();
+        let Some(call_id) = state.by_user.get(&who.user).cloned() else {
+            return Vec::new();
+        };
+        let Some(call) = state.calls.get(&call_id) else {
+            return Vec::new();
+        };
+        let outcome = match call.phase {
+            Phase::Ringing if who == call.caller => CallOutcome::Cancelled,
+            Phase::Active { callee_conn, .. }
+                if who == call.caller || (who.user == call.callee && who.conn == callee_conn) =>
+            {
+                CallOutcome::Failed
+            }
+            _ => return Vec::new(),
+        };
+        finish(&mut state, &call_id, outcome)
+    }
+}
+
+fn ended(call_id: &str, outcome: CallOutcome, duration_ms: u64) -> ServerEvent {
+    ServerEvent::CallEnded {
+        call_id: call_id.to_owned(),
+        outcome,
+        duration_ms,
+    }
+}
+
+fn record(
+    call_id: &str,
+    caller: Uuid,
+    callee: Uuid,
+    media: CallMedia,
+    outcome: CallOutcome,
+    duration_ms: u64,
+) -> Effect {
+    Effect::Record {
+        call_id: call_id.to_owned(),
+        caller,
+        callee,
+        media,
+        outcome,
+        duration_ms,
+    }
+}
+
+/// Ends a call: both sides hear how (the callee on every session, so ringing stops
+/// everywhere), and the record is stored.
+fn finish(state: &mut State, call_id: &str, outcome: CallOutcome) -> Vec<Effect> {
+    let Some(call) = state.calls.remove(call_id) else {
+        return Vec::new();
+    };
+    state.by_user.remove(&call.caller.user);
+    state.by_user.remove(&call.callee);
+    let duration_ms = match (call.phase, outcome) {
+        (Phase::Active { since, .. }, CallOutcome::Completed | CallOutcome::Failed) => {
+            since.elapsed().as_millis() as u64
+        }
+        _ => 0,
+    };
+    vec![
+        Effect::ToSession(call.caller, ended(call_id, outcome, duration_ms)),
+        Effect::ToUser {
+            user: call.callee,
+            skip: None,
+            event: ended(call_id, outcome, duration_ms),
+        },
+        record(
+            call_id,
+            call.caller.user,
+            call.callee,
+            call.media,
+            outcome,
+            duration_ms,
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "4f5b8a52-9d4e-4c1a-8f7e-3b2a1c0d9e8f";
+
+    fn sessions() -> (Session, Session, Session) {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        (
+            Session { user: a, conn: 1 },
+            Session { user: b, conn: 2 },
+            Session { user: b, conn: 3 },
+        )
+    }
+
+    fn outcome_of(effects: &[Effect]) -> Option<CallOutcome> {
+        effects.iter().find_map(|e| match e {
+            Effect::Record { outcome, .. } => Some(*outcome),
+            _ => None,
+        })
+    }
+
+    fn ringing(calls: &Calls) -> (Session, Session, Session) {
+        let (a, b1, b2) = sessions();
+        let effects = calls
+            .invite(a, b1.user, ID, CallMedia::Video, true)
+            .unwrap();
+        assert!(effects.contains(&Effect::StartRingTimer(ID.into())));
+        assert!(effects.iter().any(|e| matches!(e,
+            Effect::ToUser { user, event: ServerEvent::CallInvite { .. }, .. } if *user == b1.user)));
+        assert!(effects.iter().any(|e| matches!(e,
+            Effect::ToSession(s, ServerEvent::CallRinging { .. }) if *s == a)));
+        (a, b1, b2)
+    }
+
+    #[test]
+    fn answered_then_hung_up() {
+        let calls = Calls::default();
+        let (a, b1, b2) = ringing(&calls);
+        let accepted = calls.accept(b1, ID).unwrap();
+        assert!(accepted.iter().any(|e| matches!(e,
+            Effect::ToSession(s, ServerEvent::CallAccepted { .. }) if *s == a)));
+        // The other tab stops ringing.
+        assert!(accepted.iter().any(|e| matches!(
+            e,
+            Effect::ToUser {
+                skip: Some(2),
+                event: ServerEvent::CallEnded {
+                    outcome: CallOutcome::AnsweredElsewhere,
+                    ..
+                },
+                ..
+            }
+        )));
+        // Signals go only between the caller and the answering session.
+        let fwd = calls.signal(a, ID, Signal::Offer("v=0".into())).unwrap();
+        assert!(
+            matches!(&fwd[..], [Effect::ToSession(s, ServerEvent::CallOffer { .. })] if *s == b1)
+        );
+        let back = calls.signal(b1, ID, Signal::Answer("v=0".into())).unwrap();
+        assert!(
+            matches!(&back[..], [Effect::ToSession(s, ServerEvent::CallAnswer { .. })] if *s == a)
+        );
+        assert_eq!(
+            calls
+                .signal(b2, ID, Signal::Answer("v=0".into()))
+                .unwrap_err()
+                .code,
+            ErrorCode::Forbidden
+        );
+        assert_eq!(calls.hangup(b2, ID).unwrap_err().code, ErrorCode::Forbidden);
+        assert_eq!(calls.accept(b2, ID).unwrap_err().code, ErrorCode::Conflict);
+        assert_eq!(calls.decline(b1, ID).unwrap_err().code, ErrorCode::Conflict);
+        assert_eq!(calls.cancel(a, ID).unwrap_err().code, ErrorCode::Conflict);
+        assert_eq!(
+            outcome_of(&calls.hangup(b1, ID).unwrap()),
+            Some(CallOutcome::Completed)
+        );
+        assert!(calls.is_empty());
+        assert_eq!(calls.hangup(a, ID).unwrap_err().code, ErrorCode::NotFound);
+    }
+
+    #[test]
+    fn declined_cancelled_missed() {
+        let calls = Calls::default();
+        let (a, b1, _) = ringing(&calls);
+        assert_eq!(
+            calls.decline(a, ID).unwrap_err().code,
+            ErrorCode::Forbidden,
+            "only the callee declines"
+        );
+        assert_eq!(
+            outcome_of(&calls.decline(b1, ID).unwrap()),
+            Some(CallOutcome::Declined)
+        );
+
+        let (a, b1, _) = ringing(&calls);
+        assert_eq!(
+            calls.cancel(b1, ID).unwrap_err().code,
+            ErrorCode::Forbidden,
+            "only the caller cancels"
+        );
+        let other_tab_of_caller = Session {
+            user: a.user,
+            conn: 99,
+        };
+        assert_eq!(
+            calls.cancel(other_tab_of_caller, ID).unwrap_err().code,
+            ErrorCode::Forbidden
+        );
+        assert_eq!(
+            outcome_of(&calls.cancel(a, ID).unwrap()),
+            Some(CallOutcome::Cancelled)
+        );
+
+        let (_, b1, _) = ringing(&calls);
+        assert_eq!(
+            calls
+                .signal(b1, ID, Signal::Answer("x".into()))
+                .unwrap_err()
+                .code,
+            ErrorCode::Conflict,
+            "no signals before an answer"
+        );
+        assert_eq!(
+            outcome_of(&calls.ring_timeout(ID)),
+            Some(CallOutcome::Missed)
+        );
+        assert!(
+            calls.ring_timeout(ID).is_empty(),
+            "a timer for an ended call does nothing"
+        );
+    }
+
+    #[test]
+    fn busy_and_one_call_at_a_time() {
+        let calls = Calls::default();
+        let (a, b1, _) = ringing(&calls);
+        let c = Session {
+            user: Uuid::new_v4(),
+            conn: 7,
+        };
+        let other = "0b7a1f3e-5c2d-4e6f-9a8b-1c2d3e4f5a6b";
+        let busy = calls
+            .invite(c, b1.user, other, CallMedia::Audio, true)
+            .unwrap();
+        assert_eq!(outcome_of(&busy), Some(CallOutcome::Busy));
+        assert!(
+            !busy.iter().any(|e| matches!(e, Effect::ToUser { .. })),
+            "the busy callee's call goes on undisturbed"
+        );
+        assert_eq!(
+            calls
+                .invite(a, c.user, other, CallMedia::Audio, true)
+                .unwrap_err()
+                .code,
+            ErrorCode::Conflict
+        );
+        assert_eq!(
+            calls
+                .invite(c, b1.user, ID, CallMedia::Audio, true)
+                .unwrap_err()
+                .code,
+            ErrorCode::Conflict,
+            "an id in use"
+        );
+        assert_eq!(
+            calls
+                .invite(c, c.user, other, CallMedia::Audio, true)
+                .unwrap_err()
+                .code,
+            ErrorCode::Forbidden
+        );
+        assert_eq!(
+            calls
+                .invite(c, b1.user, "not-a-uuid", CallMedia::Audio, true)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidField
+        );
+        assert_eq!(calls.len(), 1);
+    }
+
+    #[test]
+    fn a_lost_connection_ends_its_call() {
+        let calls = Calls::default();
+        let (a, b1, b2) = ringing(&calls);
+        assert!(
+            calls.disconnected(b2).is_empty(),
+            "one of the callee's tabs closing changes nothing"
+        );
+        assert_eq!(
+            outcome_of(&calls.disconnected(a)),
+            Some(CallOutcome::Cancelled)
+        );
+        let (a, b1_, _) = ringing(&calls);
+        let _ = b1;
+        calls.accept(b1_, ID).unwrap();
+        assert!(
+            calls
+                .disconnected(Session {
+                    user: b1_.user,
+                    conn: 3
+                })
+                .is_empty()
+        );
+        assert_eq!(
+            outcome_of(&calls.disconnected(a)),
+            Some(CallOutcome::Failed)
+        );
+        assert!(calls.is_empty());
+    }
+
+    #[test]
+    fn oversized_descriptions_are_refused() {
+        let calls = Calls::default();
+        let (a, b1, _) = ringing(&calls);
+        calls.accept(b1, ID).unwrap();
+        let huge = "a".repeat(MAX_SDP_BYTES + 1);
+        assert_eq!(
+            calls.signal(a, ID, Signal::Offer(huge)).unwrap_err().code,
+            ErrorCode::InvalidField
+        );
+    }
+}
