@@ -6,6 +6,7 @@
 import { defineConfig } from '@playwright/test';
 import * as os from 'os';
 import * as path from 'path';
+import { turnPort, turnSecret } from './turn';
 
 const port = Number(process.env.QC_E2E_PORT ?? 3000);
 const root = path.resolve(__dirname, '..');
@@ -39,7 +40,7 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
+  webServer: [{
     command: `rm -rf "${dataDir}" && exec ${process.env.QC_E2E_SERVER ?? './target/release/server'}`,
     cwd: root,
     url: `http://127.0.0.1:${port}/healthz`,
@@ -53,6 +54,25 @@ export default defineConfig({
       LEPTOS_SITE_ROOT: path.join(root, 'target/site'),
       LEPTOS_ENV: 'PROD',
       RUST_LOG: 'warn',
+      // Unanswered calls end after 6 s here instead of 30 s, so the no-answer test is quick.
+      CALL_RING_SECS: '6',
+      // Calls may also relay through the coturn below (tests force it with
+      // localStorage "qc.ice_policy" = "relay"); host candidates stay first otherwise.
+      TURN_URLS: `turn:127.0.0.1:${turnPort}?transport=udp`,
+      TURN_SECRET: turnSecret,
+      TURN_TTL_SECS: '600',
     },
-  },
+  }, {
+    // A real TURN server (Debian's coturn) on loopback, checking the credentials the app
+    // mints from the shared secret.
+    command: `exec turnserver --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --listening-port ${turnPort} ` +
+      `--min-port 49200 --max-port 49300 --use-auth-secret --static-auth-secret ${turnSecret} ` +
+      `--realm quick-chat --fingerprint --allow-loopback-peers --no-cli --no-tls --no-dtls ` +
+      `--log-file stdout --simple-log --pidfile ${path.join(os.tmpdir(), `qc-turn-${process.pid}.pid`)}`,
+    port: turnPort,
+    reuseExistingServer: false,
+    timeout: 30_000,
+    stdout: 'ignore',
+    stderr: 'pipe',
+  }],
 });

@@ -319,19 +319,26 @@ impl Chat {
         }
     }
 
-    /// A refused call frame (its `client_id` is the call id).
+    /// A refused call frame (its `client_id` is the call id): true when it was about the
+    /// call on screen. A late signal for a call that has just ended is expected and quiet.
     pub(crate) fn call_refused(self, call_id: &str, code: crate::error::ErrorCode) -> bool {
-        let ours = self
+        let phase = self
             .calls
             .view
-            .with_untracked(|v| v.as_ref().is_some_and(|v| v.call_id == call_id));
-        if ours {
-            leptos::logging::warn!("the relay refused a call frame: {code:?}");
-            self.calls
-                .update(call_id, |v| v.error = Some(Msg::CallNotPossible));
-            self.end_call(call_id, CallOutcome::Failed, 0);
+            .with_untracked(|v| v.as_ref().filter(|v| v.call_id == call_id).map(|v| v.phase));
+        match phase {
+            None => false,
+            Some(Phase::Ended(_)) => true,
+            Some(_) => {
+                let problem = match code {
+                    crate::error::ErrorCode::NotFriends => Msg::ErrNotFriends,
+                    _ => Msg::CallNotPossible,
+                };
+                self.calls.update(call_id, |v| v.error = Some(problem));
+                self.end_call(call_id, CallOutcome::Failed, 0);
+                true
+            }
         }
-        ours
     }
 }
 
@@ -685,6 +692,8 @@ pub mod rtc {
             Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
                 if let Ok(ev) = ev.dyn_into::<RtcTrackEvent>() {
                     remote.add_track(&ev.track());
+                    // Each new track reloads the element, so it shows the video track
+                    // even when the audio track came first.
                     chat.calls.remote.set(Some(remote.clone()));
                 }
             })
@@ -854,23 +863,47 @@ pub mod rtc {
         }
     }
 
+    /// Muted, the microphone is disabled and its sender sends nothing (the other side's
+    /// audio packets stop); unmuted, the same track goes out again.
     pub fn set_muted(chat: Chat, muted: bool) {
-        if let Some(local) = chat.calls.local.get_untracked() {
-            for t in local.get_audio_tracks().iter() {
-                if let Ok(t) = t.dyn_into::<MediaStreamTrack>() {
-                    t.set_enabled(!muted);
-                }
-            }
+        let Some(call_id) = chat.calls.live_call() else {
+            return;
+        };
+        let Some((pc, local)) =
+            with_engine(chat, &call_id, |e| e.pc.clone().zip(e.local.clone())).flatten()
+        else {
+            return;
+        };
+        let Ok(track) = local
+            .get_audio_tracks()
+            .get(0)
+            .dyn_into::<MediaStreamTrack>()
+        else {
+            return;
+        };
+        track.set_enabled(!muted);
+        if let Some(sender) = sender_of(&pc, "audio") {
+            let _ = Reflect::set(&sender, &"__qc_kind".into(), &"audio".into());
+            spawn_local(async move {
+                let _ =
+                    JsFuture::from(sender.replace_track(if muted { None } else { Some(&track) }))
+                        .await;
+            });
         }
     }
 
-    fn video_sender(pc: &RtcPeerConnection) -> Option<RtcRtpSender> {
+    /// The sender of `kind` ("audio" or "video"), also while it sends nothing.
+    fn sender_of(pc: &RtcPeerConnection, kind: &str) -> Option<RtcRtpSender> {
         pc.get_senders()
             .iter()
             .filter_map(|s| s.dyn_into::<RtcRtpSender>().ok())
             .find(|s| {
-                s.track().is_some_and(|t| t.kind() == "video")
-                    || Reflect::get(s, &"__qc_video".into()).is_ok_and(|v| v.is_truthy())
+                s.track().is_some_and(|t| t.kind() == kind)
+                    || Reflect::get(s, &"__qc_kind".into())
+                        .ok()
+                        .and_then(|v| v.as_string())
+                        .as_deref()
+                        == Some(kind)
             })
     }
 
@@ -886,10 +919,10 @@ pub mod rtc {
             return;
         };
         spawn_local(async move {
-            let Some(sender) = video_sender(&pc) else {
+            let Some(sender) = sender_of(&pc, "video") else {
                 return;
             };
-            let _ = Reflect::set(&sender, &"__qc_video".into(), &JsValue::TRUE);
+            let _ = Reflect::set(&sender, &"__qc_kind".into(), &"video".into());
             if off {
                 let _ = JsFuture::from(sender.replace_track(None)).await;
                 for t in local.get_video_tracks().iter() {

@@ -2,26 +2,9 @@
 // a user who was away gets everything in order on return; a group of three.
 import * as path from 'path';
 import { type Page } from '@playwright/test';
-import { test, expect, register, hydrated, uniqueName, secondUser } from './fixtures';
+import { test, expect, register, hydrated, uniqueName, secondUser, myId, befriend, openChat } from './fixtures';
 
 const screenshots = path.resolve(__dirname, '../../docs/screenshots');
-
-async function myId(page: Page): Promise<string> {
-  const res = await page.request.post('/api/v1/user/me', { data: {} });
-  expect(res.status()).toBe(200);
-  return (await res.json()).id;
-}
-
-async function befriend(a: Page, b: Page, bName: string, aName: string) {
-  expect((await a.request.post('/api/v1/relation/request', { data: { username: bName, memo: 'hi' } })).status()).toBe(200);
-  expect((await b.request.post('/api/v1/relation/accept', { data: { username: aName } })).status()).toBe(200);
-}
-
-async function openChat(page: Page, path: string) {
-  await page.goto(path);
-  await hydrated(page);
-  await expect(page.getByTestId('composer')).toBeVisible();
-}
 
 async function send(page: Page, text: string) {
   const box = page.getByTestId('composer').locator('textarea');

@@ -77,3 +77,23 @@ export async function secondUser(browser: Browser, locale = 'en-US'): Promise<{ 
   const problems = watchConsole(page);
   return { context, page, problems };
 }
+
+/** The signed-in user's id. */
+export async function myId(page: Page): Promise<string> {
+  const res = await page.request.post('/api/v1/user/me', { data: {} });
+  expect(res.status()).toBe(200);
+  return (await res.json()).id;
+}
+
+/** `a` asks `b` to be friends and `b` accepts, through the API. */
+export async function befriend(a: Page, b: Page, bName: string, aName: string) {
+  expect((await a.request.post('/api/v1/relation/request', { data: { username: bName, memo: 'hi' } })).status()).toBe(200);
+  expect((await b.request.post('/api/v1/relation/accept', { data: { username: aName } })).status()).toBe(200);
+}
+
+/** Opens a conversation and waits until it can be typed into. */
+export async function openChat(page: Page, path: string) {
+  await page.goto(path);
+  await hydrated(page);
+  await expect(page.getByTestId('composer')).toBeVisible();
+}

@@ -156,15 +156,17 @@ fn CallScreen() -> impl IntoView {
         Effect::new(move |_| {
             let stream = calls.remote.get();
             if let Some(el) = remote_video.get() {
+                // `autoplay` starts it; an explicit play() would reject when the
+                // stream changes under it.
                 el.set_src_object(stream.as_ref());
-                let _ = el.play();
             }
         });
         Effect::new(move |_| {
             let stream = calls.local.get();
             if let Some(el) = local_video.get() {
+                // `autoplay` starts it; an explicit play() would reject when the
+                // stream changes under it.
                 el.set_src_object(stream.as_ref());
-                let _ = el.play();
             }
         });
     }
