@@ -79,10 +79,23 @@ impl CallStats {
     }
 }
 
+/// A camera or microphone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// `audioinput` or `videoinput`.
+    pub kind: String,
+    pub id: String,
+    pub label: String,
+    /// The one in use.
+    pub current: bool,
+}
+
 /// The call state of the page (a cheap copyable handle, part of [`Chat`]).
 #[derive(Clone, Copy)]
 pub struct Calls {
     pub view: RwSignal<Option<CallView>>,
+    /// The cameras and microphones to switch between during a call.
+    pub devices: RwSignal<Vec<Device>>,
     #[cfg(feature = "hydrate")]
     pub local: RwSignal<Option<web_sys::MediaStream>, LocalStorage>,
     #[cfg(feature = "hydrate")]
@@ -95,6 +108,7 @@ impl Calls {
     pub fn new() -> Self {
         Self {
             view: RwSignal::new(None),
+            devices: RwSignal::new(Vec::new()),
             #[cfg(feature = "hydrate")]
             local: RwSignal::new_local(None),
             #[cfg(feature = "hydrate")]
@@ -234,6 +248,14 @@ impl Chat {
         self.calls.update(&view.call_id, |v| v.camera_off = off);
         #[cfg(feature = "hydrate")]
         rtc::set_camera(self, off);
+    }
+
+    /// Uses another camera or microphone (`kind` is `audioinput` or `videoinput`).
+    pub fn switch_device(self, kind: String, id: String) {
+        #[cfg(feature = "hydrate")]
+        rtc::switch_device(self, kind, id);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (kind, id);
     }
 
     /// Ends the call on screen locally: media released, the outcome shown for a moment.
@@ -732,6 +754,7 @@ pub mod rtc {
                         v.phase = Phase::Active;
                         v.started_at.get_or_insert_with(js_sys::Date::now);
                     });
+                    list_devices(chat);
                 }
                 RtcIceConnectionState::Disconnected | RtcIceConnectionState::Failed => {
                     chat.calls.update(&call_id, |v| {
@@ -863,15 +886,18 @@ pub mod rtc {
         }
     }
 
+    /// The live call's id, connection and local stream, once connected.
+    fn live_media(chat: Chat) -> Option<(String, RtcPeerConnection, MediaStream)> {
+        let call_id = chat.calls.live_call()?;
+        let (pc, local) =
+            with_engine(chat, &call_id, |e| e.pc.clone().zip(e.local.clone())).flatten()?;
+        Some((call_id, pc, local))
+    }
+
     /// Muted, the microphone is disabled and its sender sends nothing (the other side's
     /// audio packets stop); unmuted, the same track goes out again.
     pub fn set_muted(chat: Chat, muted: bool) {
-        let Some(call_id) = chat.calls.live_call() else {
-            return;
-        };
-        let Some((pc, local)) =
-            with_engine(chat, &call_id, |e| e.pc.clone().zip(e.local.clone())).flatten()
-        else {
+        let Some((_, pc, local)) = live_media(chat) else {
             return;
         };
         let Ok(track) = local
@@ -910,12 +936,7 @@ pub mod rtc {
     /// Camera off stops the camera (its light goes out) and sends no video; on starts it
     /// again in the same sender.
     pub fn set_camera(chat: Chat, off: bool) {
-        let Some(call_id) = chat.calls.live_call() else {
-            return;
-        };
-        let Some((pc, local)) =
-            with_engine(chat, &call_id, |e| e.pc.clone().zip(e.local.clone())).flatten()
-        else {
+        let Some((_, pc, local)) = live_media(chat) else {
             return;
         };
         spawn_local(async move {
@@ -942,6 +963,118 @@ pub mod rtc {
                 }
                 chat.calls.local.set(Some(local.clone()));
             }
+        });
+    }
+
+    /// Lists the cameras and microphones, marking the ones the call uses.
+    pub fn list_devices(chat: Chat) {
+        spawn_local(async move {
+            let Some(devices) = web_sys::window().and_then(|w| w.navigator().media_devices().ok())
+            else {
+                return;
+            };
+            let Ok(promise) = devices.enumerate_devices() else {
+                return;
+            };
+            let Ok(list) = JsFuture::from(promise).await else {
+                return;
+            };
+            let in_use: Vec<String> = chat
+                .calls
+                .local
+                .get_untracked()
+                .map(|l| {
+                    l.get_tracks()
+                        .iter()
+                        .filter_map(|t| t.dyn_into::<MediaStreamTrack>().ok())
+                        .filter_map(|t| {
+                            let settings = t.get_settings();
+                            Reflect::get(&settings, &"deviceId".into())
+                                .ok()?
+                                .as_string()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let found: Vec<super::Device> = Array::from(&list)
+                .iter()
+                .filter_map(|d| {
+                    let kind = text(&d, "kind");
+                    let id = text(&d, "deviceId");
+                    (matches!(kind.as_str(), "audioinput" | "videoinput") && !id.is_empty()).then(
+                        || super::Device {
+                            current: in_use.contains(&id),
+                            label: text(&d, "label"),
+                            kind,
+                            id,
+                        },
+                    )
+                })
+                .collect();
+            chat.calls.devices.set(found);
+        });
+    }
+
+    /// Replaces the microphone or camera track in the call and in the self-view.
+    pub fn switch_device(chat: Chat, kind: String, id: String) {
+        let Some((call_id, pc, local)) = live_media(chat) else {
+            return;
+        };
+        let (muted, camera_off) = chat
+            .calls
+            .view
+            .with_untracked(|v| v.as_ref().map(|v| (v.muted, v.camera_off)))
+            .unwrap_or_default();
+        spawn_local(async move {
+            let audio = kind == "audioinput";
+            let Some(devices) = web_sys::window().and_then(|w| w.navigator().media_devices().ok())
+            else {
+                return;
+            };
+            let exact = js_sys::Object::new();
+            let _ = Reflect::set(&exact, &"exact".into(), &id.as_str().into());
+            let wanted = js_sys::Object::new();
+            let _ = Reflect::set(&wanted, &"deviceId".into(), &exact);
+            let constraints = MediaStreamConstraints::new();
+            constraints.set_audio(&if audio {
+                wanted.clone().into()
+            } else {
+                JsValue::FALSE
+            });
+            constraints.set_video(&if audio { JsValue::FALSE } else { wanted.into() });
+            let Ok(promise) = devices.get_user_media_with_constraints(&constraints) else {
+                return;
+            };
+            let Ok(stream) = JsFuture::from(promise)
+                .await
+                .and_then(|s| s.dyn_into::<MediaStream>())
+            else {
+                fail(chat, &call_id, Msg::DeviceError);
+                return;
+            };
+            let Ok(track) = stream.get_tracks().get(0).dyn_into::<MediaStreamTrack>() else {
+                return;
+            };
+            let (old, label) = if audio {
+                (local.get_audio_tracks(), "audio")
+            } else {
+                (local.get_video_tracks(), "video")
+            };
+            for t in old.iter() {
+                if let Ok(t) = t.dyn_into::<MediaStreamTrack>() {
+                    t.stop();
+                    local.remove_track(&t);
+                }
+            }
+            track.set_enabled(!(audio && muted));
+            local.add_track(&track);
+            let sending = if audio { !muted } else { !camera_off };
+            if sending && let Some(sender) = sender_of(&pc, label) {
+                let _ = Reflect::set(&sender, &"__qc_kind".into(), &label.into());
+                let _ = JsFuture::from(sender.replace_track(Some(&track))).await;
+            }
+            chat.calls.local.set(Some(local));
+            list_devices(chat);
         });
     }
 

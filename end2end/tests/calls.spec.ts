@@ -94,6 +94,20 @@ test('a video call: ring, answer, see and hear each other, mute, camera off, han
   await expect(call(a.page).getByTestId('local-video')).toBeVisible();
   await expect.poll(() => growth(b.page, 'frames-decoded', 1000), { timeout: 15_000 }).toBeGreaterThan(5);
 
+  // Vera switches to another microphone (Chromium's fake devices offer several): the
+  // call goes on with it, Viktor still receives her audio.
+  const mics = call(a.page).getByTestId('device-audioinput').locator('option');
+  await expect.poll(() => mics.count()).toBeGreaterThan(0);
+  const ids = await mics.evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+  const current = await call(a.page).getByTestId('device-audioinput').inputValue();
+  const next = ids.find((id) => id !== current) ?? current;
+  await call(a.page).getByTestId('device-audioinput').selectOption(next);
+  await expect
+    .poll(() => a.page.getByTestId('local-video').evaluate((v: HTMLVideoElement) =>
+      (v.srcObject as MediaStream).getAudioTracks()[0]?.getSettings().deviceId))
+    .toBe(next);
+  await expect.poll(() => growth(b.page, 'audio-packets', 1000), { timeout: 15_000 }).toBeGreaterThan(10);
+
   // Viktor hangs up: it ends on both sides and leaves a line in the chat.
   await call(b.page).getByTestId('call-hangup').click();
   await expect(call(a.page)).toHaveAttribute('data-state', 'ended-completed');

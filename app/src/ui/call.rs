@@ -217,6 +217,9 @@ fn CallScreen() -> impl IntoView {
                         </button>
                     </Show>
                 </Show>
+                <Show when=in_call>
+                    <DevicePicker/>
+                </Show>
                 <Show when=move || !incoming() && !ended()>
                     <button type="button" class="call-button decline" data-testid="call-hangup" on:click=move |_| chat.hang_up()>
                         <IconSvg icon=Icon::HangUp/>
@@ -229,6 +232,51 @@ fn CallScreen() -> impl IntoView {
                     </button>
                 </Show>
             </div>
+        </div>
+    }
+}
+
+/// Choose the microphone and (in a video call) the camera, during the call.
+#[component]
+fn DevicePicker() -> impl IntoView {
+    let i18n = use_i18n();
+    let chat = use_chat();
+    let video = move || {
+        chat.calls
+            .view
+            .with(|v| v.as_ref().is_some_and(|v| v.media == CallMedia::Video))
+    };
+    let select = move |kind: &'static str, label: Msg| {
+        let options = move || {
+            chat.calls.devices.with(|all| {
+                all.iter()
+                    .filter(|d| d.kind == kind)
+                    .enumerate()
+                    .map(|(i, d)| {
+                        let text = if d.label.is_empty() {
+                            format!("{} {}", i18n.t(label), i + 1)
+                        } else {
+                            d.label.clone()
+                        };
+                        view! { <option value=d.id.clone() selected=d.current>{text}</option> }
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        view! {
+            <label class="device-picker">
+                <span>{move || i18n.t(label)}</span>
+                <select data-testid=format!("device-{kind}")
+                    on:change=move |ev| chat.switch_device(kind.to_owned(), event_target_value(&ev))>
+                    {options}
+                </select>
+            </label>
+        }
+    };
+    view! {
+        <div class="device-pickers">
+            {select("audioinput", Msg::Microphone)}
+            <Show when=video>{select("videoinput", Msg::Camera)}</Show>
         </div>
     }
 }
