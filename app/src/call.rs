@@ -54,6 +54,29 @@ pub struct CallView {
     pub stats: CallStats,
 }
 
+impl CallView {
+    /// A new attempt: outgoing for the caller, incoming for the callee.
+    fn new(call_id: String, peer: String, media: CallMedia, caller: bool) -> Self {
+        Self {
+            call_id,
+            peer,
+            media,
+            caller,
+            phase: if caller {
+                Phase::Outgoing
+            } else {
+                Phase::Incoming
+            },
+            muted: false,
+            camera_off: false,
+            started_at: None,
+            duration_ms: 0,
+            error: None,
+            stats: CallStats::default(),
+        }
+    }
+}
+
 /// What the connection's statistics say, refreshed every second.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CallStats {
@@ -161,19 +184,12 @@ impl Chat {
             return;
         }
         let call_id = uuid::Uuid::new_v4().to_string();
-        self.calls.view.set(Some(CallView {
-            call_id: call_id.clone(),
-            peer: peer.clone(),
+        self.calls.view.set(Some(CallView::new(
+            call_id.clone(),
+            peer.clone(),
             media,
-            caller: true,
-            phase: Phase::Outgoing,
-            muted: false,
-            camera_off: false,
-            started_at: None,
-            duration_ms: 0,
-            error: None,
-            stats: CallStats::default(),
-        }));
+            true,
+        )));
         #[cfg(feature = "hydrate")]
         rtc::prepare_outgoing(self, call_id, peer, media);
     }
@@ -298,19 +314,9 @@ impl Chat {
                     self.transmit(&ClientMessage::CallDecline { call_id });
                     return;
                 }
-                self.calls.view.set(Some(CallView {
-                    call_id,
-                    peer: from,
-                    media,
-                    caller: false,
-                    phase: Phase::Incoming,
-                    muted: false,
-                    camera_off: false,
-                    started_at: None,
-                    duration_ms: 0,
-                    error: None,
-                    stats: CallStats::default(),
-                }));
+                self.calls
+                    .view
+                    .set(Some(CallView::new(call_id, from, media, false)));
                 #[cfg(feature = "hydrate")]
                 rtc::ring(self);
             }
