@@ -6,7 +6,7 @@
 import { defineConfig } from '@playwright/test';
 import * as os from 'os';
 import * as path from 'path';
-import { turnPort, turnSecret } from './turn';
+import { turnPort, turnSecret, turnPidFile } from './turn';
 
 const port = Number(process.env.QC_E2E_PORT ?? 3000);
 const root = path.resolve(__dirname, '..');
@@ -68,7 +68,7 @@ export default defineConfig({
     command: `exec turnserver --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --listening-port ${turnPort} ` +
       `--min-port 49200 --max-port 49300 --use-auth-secret --static-auth-secret ${turnSecret} ` +
       `--realm quick-chat --fingerprint --allow-loopback-peers --no-cli --no-tls --no-dtls ` +
-      `--log-file stdout --simple-log --pidfile ${path.join(os.tmpdir(), `qc-turn-${process.pid}.pid`)}`,
+      `--log-file stdout --simple-log --pidfile ${turnPidFile}`,
     port: turnPort,
     reuseExistingServer: false,
     timeout: 30_000,

@@ -772,14 +772,14 @@ pub mod rtc {
                         restart_ice(&pc);
                     }
                     if broken_since.get().is_none() {
-                        broken_since.set(Some(js_sys::Date::now()));
-                        let (call_id, over, broken_since) =
-                            (call_id.clone(), over.clone(), broken_since.clone());
+                        let since = js_sys::Date::now();
+                        broken_since.set(Some(since));
+                        let (over, broken_since) = (over.clone(), broken_since.clone());
                         spawn_local(async move {
                             sleep_ms(RECOVER_MS).await;
-                            if !over.get() && broken_since.get().is_some() {
+                            // Still this same break (not one that healed and came again).
+                            if !over.get() && broken_since.get() == Some(since) {
                                 chat.hang_up();
-                                let _ = call_id;
                             }
                         });
                     }

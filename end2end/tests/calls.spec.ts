@@ -172,7 +172,7 @@ test('declined, cancelled, unanswered and busy calls each say so on both sides',
   await other.context.close();
 });
 
-test('a voice call rings on both tabs of the callee; one answers, the other stops', async ({ page, problems, browser }) => {
+test('a voice call rings on every tab of the callee, even one opened while ringing; one answers, the others stop', async ({ page, problems, browser }) => {
   const { a, b, other } = await pair(page, browser, 'Ada', 'Bo');
   const secondTab = await other.context.newPage();
   await openChat(b.page, `/chats/user/${a.id}`);
@@ -181,10 +181,15 @@ test('a voice call rings on both tabs of the callee; one answers, the other stop
   await expect(call(b.page)).toHaveAttribute('data-state', 'incoming');
   await expect(call(secondTab)).toHaveAttribute('data-state', 'incoming');
   await expect(call(b.page).getByTestId('call-status')).toHaveText('is inviting you to a voice call');
+  // A tab Bo opens while it rings rings too.
+  const lateTab = await other.context.newPage();
+  await openChat(lateTab, `/chats/user/${a.id}`);
+  await expect(call(lateTab)).toHaveAttribute('data-state', 'incoming');
 
   await call(secondTab).getByTestId('call-accept').click();
   await expect(call(b.page).getByTestId('call-status')).toHaveText('Answered on another device');
   await expect(call(b.page)).toBeHidden({ timeout: 10_000 });
+  await expect(call(lateTab)).toBeHidden({ timeout: 10_000 });
   for (const p of [a.page, secondTab]) {
     await expect(call(p)).toHaveAttribute('data-state', 'active', { timeout: 20_000 });
     // Voice only: no camera, no video decoded, audio arriving.

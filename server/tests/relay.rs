@@ -757,6 +757,9 @@ async fn call_signalling_goes_only_between_the_two_sessions(server: TestServer) 
         assert_eq!(ring["from"], a.id.as_str());
         assert_eq!(ring["media"], "video");
     }
+    // A tab opened while it rings rings too.
+    let mut b3 = connect(&server, &b).await;
+    assert_eq!(b3.next_of("call_invite").await["from"], a.id.as_str());
     // Nothing is signalled before an answer, and a stranger cannot answer.
     wc.send(call_frame("call_accept", CALL)).await;
     assert_eq!(wc.next_of("error").await["code"], "forbidden");
@@ -770,6 +773,10 @@ async fn call_signalling_goes_only_between_the_two_sessions(server: TestServer) 
     assert_eq!(
         elsewhere["outcome"], "answered_elsewhere",
         "the other tab stops ringing"
+    );
+    assert_eq!(
+        b3.next_of("call_ended").await["outcome"],
+        "answered_elsewhere"
     );
 
     wa.send(json!({"type": "call_offer", "call_id": CALL, "sdp": "v=0 offer"}))

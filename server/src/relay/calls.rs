@@ -60,6 +60,8 @@ struct Call {
     callee: Uuid,
     media: CallMedia,
     phase: Phase,
+    /// Whether the caller was told the callee's device rings.
+    rang: bool,
 }
 
 /// A description or candidate to forward.
@@ -149,6 +151,7 @@ impl Calls {
                 callee,
                 media,
                 phase: Phase::Ringing,
+                rang: callee_online,
             },
         );
         state.by_user.insert(caller.user, call_id.to_owned());
@@ -312,6 +315,37 @@ impl Calls {
         }
     }
 
+    /// A connection of `who.user` opened: while a call rings for them it rings there too,
+    /// and a caller who rang an offline callee now hears that it rings.
+    pub fn connected(&self, who: Session) -> Vec<Effect> {
+        let mut state = self.state();
+        let Some(call_id) = state.by_user.get(&who.user).cloned() else {
+            return Vec::new();
+        };
+        let Some(call) = state.calls.get_mut(&call_id) else {
+            return Vec::new();
+        };
+        if call.phase != Phase::Ringing || call.callee != who.user {
+            return Vec::new();
+        }
+        let mut effects = vec![Effect::ToSession(
+            who,
+            ServerEvent::CallInvite {
+                call_id: call_id.clone(),
+                from: call.caller.user.to_string(),
+                media: call.media,
+            },
+        )];
+        if !call.rang {
+            call.rang = true;
+            effects.push(Effect::ToSession(
+                call.caller,
+                ServerEvent::CallRinging { call_id },
+            ));
+        }
+        effects
+    }
+
     /// A connection closed: a call it was part of ends (a ringing callee session going
     /// away changes nothing while the callee has others; the caller's going away cancels).
     pub fn disconnected(&self, who: Session) -> Vec<Effect> {
@@ -426,6 +460,57 @@ mod tests {
         assert!(effects.iter().any(|e| matches!(e,
             Effect::ToSession(s, ServerEvent::CallRinging { .. }) if *s == a)));
         (a, b1, b2)
+    }
+
+    #[test]
+    fn a_session_opened_while_ringing_rings_too() {
+        let calls = Calls::default();
+        let (a, b1, b2) = sessions();
+        // B was offline: no `call_ringing` for A yet.
+        let invited = calls
+            .invite(a, b1.user, ID, CallMedia::Audio, false)
+            .unwrap();
+        assert!(
+            !invited
+                .iter()
+                .any(|e| matches!(e, Effect::ToSession(_, ServerEvent::CallRinging { .. })))
+        );
+        let opened = calls.connected(b2);
+        assert!(opened.iter().any(|e| matches!(e,
+            Effect::ToSession(s, ServerEvent::CallInvite { media: CallMedia::Audio, from, .. })
+                if *s == b2 && *from == a.user.to_string())));
+        assert!(opened.iter().any(|e| matches!(e,
+            Effect::ToSession(s, ServerEvent::CallRinging { .. }) if *s == a)));
+        // A second new session rings as well; A is not told twice.
+        let again = calls.connected(b1);
+        assert_eq!(again.len(), 1);
+        // The caller's own new sessions and anyone else's do not ring.
+        assert!(
+            calls
+                .connected(Session {
+                    user: a.user,
+                    conn: 9
+                })
+                .is_empty()
+        );
+        assert!(
+            calls
+                .connected(Session {
+                    user: Uuid::new_v4(),
+                    conn: 8
+                })
+                .is_empty()
+        );
+        // Once answered, new sessions of the callee do not ring.
+        calls.accept(b2, ID).unwrap();
+        assert!(
+            calls
+                .connected(Session {
+                    user: b1.user,
+                    conn: 7
+                })
+                .is_empty()
+        );
     }
 
     #[test]

@@ -62,6 +62,12 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
     if relay.hub.register(conn.clone()) {
         Box::pin(announce_presence(&relay, me, true, None)).await;
     }
+    // A call ringing for this user rings on this new tab too.
+    let effects = relay.calls.connected(Session {
+        user: me,
+        conn: conn.id,
+    });
+    relay.apply_call_effects(effects);
     read_loop(&relay, &user, &conn, stream).await;
     conn.closed.cancel();
     // A call this connection was part of ends with it.
