@@ -99,6 +99,60 @@ test('a user who was away finds every message, in order, with an unread badge', 
   await other.context.close();
 });
 
+test('the network drops mid-chat: what was typed meanwhile goes out on return, nothing is missed', async ({ page, problems, browser }) => {
+  // Dora's network, under the test's control: her sockets reach the server only while it is up.
+  let up = true;
+  const live: { close: () => Promise<void> }[] = [];
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    if (!up) {
+      void ws.close();
+      return;
+    }
+    const server = ws.connectToServer();
+    live.push({ close: async () => { await ws.close(); await server.close(); } });
+  });
+  const d = uniqueName('drop_d');
+  const e = uniqueName('drop_e');
+  const other = await secondUser(browser);
+  await register(page, d, 'Dora');
+  await register(other.page, e, 'Emil');
+  await befriend(page, other.page, e, d);
+  const dId = await myId(page);
+  const eId = await myId(other.page);
+  await openChat(page, `/chats/user/${eId}`);
+  await openChat(other.page, `/chats/user/${dId}`);
+  await send(page, 'before the drop');
+  await expect(bubble(other.page, 'before the drop')).toBeVisible();
+
+  // The network drops.
+  up = false;
+  for (const socket of live.splice(0)) await socket.close();
+  await expect(page.getByTestId('conn-state')).toBeVisible();
+  await send(page, 'typed offline 1');
+  await send(page, 'typed offline 2');
+  await send(other.page, 'while Dora was away 1');
+  await send(other.page, 'while Dora was away 2');
+  await expect(bubble(other.page, 'while Dora was away 2')).toHaveAttribute('data-state', 'sent');
+  await page.waitForTimeout(2000);
+  for (const text of ['typed offline 1', 'typed offline 2']) {
+    await expect(bubble(page, text)).toHaveAttribute('data-state', 'sending');
+    await expect(bubble(other.page, text)).toHaveCount(0);
+  }
+  await expect(bubble(page, 'while Dora was away 1')).toHaveCount(0);
+
+  // It comes back: the outbox goes out with its client ids, the missed messages come in.
+  up = true;
+  await expect(page.getByTestId('conn-state')).toHaveCount(0, { timeout: 20_000 });
+  await expect(bubble(page, 'typed offline 2')).toHaveAttribute('data-state', /sent|read/);
+  // Both screens hold each message once, in the order the server stored them.
+  const stored = ['before the drop', 'while Dora was away 1', 'while Dora was away 2', 'typed offline 1', 'typed offline 2'];
+  for (const p of [page, other.page]) {
+    await expect(p.getByTestId('messages').locator('.bubble-text')).toHaveText(stored);
+  }
+  expect(other.problems).toEqual([]);
+  await other.context.close();
+});
+
 test('a group of three chats together', async ({ page, problems, browser }) => {
   const names = [uniqueName('grp_a'), uniqueName('grp_b'), uniqueName('grp_c')];
   const second = await secondUser(browser);

@@ -7,6 +7,14 @@
 //! (acknowledged) and delivered per second, send-to-deliver latency (p50, p99, max) and,
 //! given `--server-pid`, the server's memory per idle connection.
 //!
+//! Memory is read after each tenth of the sockets has opened. The least-squares slope of
+//! the server's RSS over the last nine readings is what one more idle connection costs once
+//! the first connections have warmed the caches; the whole growth divided by all
+//! connections is printed beside it.
+//! `--setup-only --users-file F` registers the users and saves their sessions to F; a later
+//! run with `--users-file F` reuses them, so the server can be restarted in between and
+//! measured without the memory registration (password hashing) left behind.
+//!
 //! The server must allow the rate: run it with e.g. `WS_SEND_RATE=100000
 //! WS_SEND_BURST=100000`, and raise `ulimit -n` on both sides for many connections.
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +35,8 @@ struct Args {
     window: usize,
     server_pid: Option<u32>,
     prefix: String,
+    users_file: Option<String>,
+    setup_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -38,6 +48,8 @@ fn parse_args() -> Result<Args, String> {
         window: 16,
         server_pid: None,
         prefix: format!("lg{}", std::process::id()),
+        users_file: None,
+        setup_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -56,10 +68,13 @@ fn parse_args() -> Result<Args, String> {
                 args.server_pid = Some(value()?.parse().map_err(|e| format!("--server-pid: {e}"))?)
             }
             "--prefix" => args.prefix = value()?,
+            "--users-file" => args.users_file = Some(value()?),
+            "--setup-only" => args.setup_only = true,
             "--help" | "-h" => {
                 println!(
                     "loadgen [--url http://127.0.0.1:3000] [--clients 1000] [--rate 5000 (0 = max)] \
-                     [--seconds 20] [--window 16] [--server-pid PID] [--prefix NAME]"
+                     [--seconds 20] [--window 16] [--server-pid PID] [--prefix NAME] \
+                     [--users-file PATH (reuse the users saved there, or save them)] [--setup-only]"
                 );
                 std::process::exit(0);
             }
@@ -77,6 +92,28 @@ struct User {
     name: String,
     id: String,
     cookie: String,
+}
+
+fn save_users(path: &str, users: &[User]) -> Result<(), String> {
+    let text: String = users
+        .iter()
+        .map(|u| format!("{}\t{}\t{}\n", u.name, u.id, u.cookie))
+        .collect();
+    std::fs::write(path, text).map_err(|e| format!("{path}: {e}"))
+}
+
+fn load_users(path: &str) -> Option<Vec<User>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .map(|line| {
+            let mut parts = line.split('\t').map(str::to_owned);
+            Some(User {
+                name: parts.next()?,
+                id: parts.next()?,
+                cookie: parts.next()?,
+            })
+        })
+        .collect()
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -119,6 +156,11 @@ async fn post(
 }
 
 async fn setup_users(args: &Args) -> Result<Vec<User>, String> {
+    eprintln!(
+        "registering {} users and making {} friendships...",
+        args.clients,
+        args.clients / 2
+    );
     let client = reqwest::Client::new();
     let limit = Arc::new(Semaphore::new(64));
     let mut tasks = Vec::new();
@@ -206,6 +248,42 @@ async fn connect(ws_url: &str, cookie: &str) -> Result<Socket, String> {
     Err("closed before ready".into())
 }
 
+/// Steps in which the sockets are opened for the memory figure.
+const MEMORY_STEPS: usize = 10;
+
+/// Least-squares slope of y over x.
+fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    if n < 2.0 {
+        return None;
+    }
+    let (mx, my) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let (num, den) = points.iter().fold((0.0, 0.0), |(num, den), (x, y)| {
+        (num + (x - mx) * (y - my), den + (x - mx) * (x - mx))
+    });
+    (den > 0.0).then(|| num / den)
+}
+
+/// Opens one socket per user, 256 at a time, in the users' order.
+async fn open_sockets(ws_url: &str, users: &[User]) -> Result<Vec<Socket>, String> {
+    let limit = Arc::new(Semaphore::new(256));
+    let mut connecting = Vec::new();
+    for u in users {
+        let (url, cookie, limit) = (ws_url.to_owned(), u.cookie.clone(), limit.clone());
+        connecting.push(tokio::spawn(async move {
+            let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
+            connect(&url, &cookie).await
+        }));
+    }
+    let mut sockets = Vec::new();
+    for c in connecting {
+        sockets.push(c.await.map_err(|e| e.to_string())??);
+    }
+    Ok(sockets)
+}
+
 #[tokio::main]
 async fn main() {
     let args = match parse_args() {
@@ -216,53 +294,58 @@ async fn main() {
         }
     };
     let started = Instant::now();
-    eprintln!(
-        "registering {} users and making {} friendships...",
-        args.clients,
-        args.clients / 2
-    );
-    let users = match setup_users(&args).await {
-        Ok(u) => u,
-        Err(e) => {
-            eprintln!("loadgen: setup failed: {e}");
-            std::process::exit(1);
-        }
+    let saved = args.users_file.as_deref().and_then(load_users);
+    let users = match saved {
+        Some(users) if users.len() == args.clients => users,
+        _ => match setup_users(&args).await {
+            Ok(u) => u,
+            Err(e) => {
+                eprintln!("loadgen: setup failed: {e}");
+                std::process::exit(1);
+            }
+        },
     };
-    eprintln!(
-        "set up in {:.1} s; opening {} WebSockets...",
-        started.elapsed().as_secs_f64(),
-        users.len()
-    );
+    if let Some(path) = &args.users_file
+        && let Err(e) = save_users(path, &users)
+    {
+        eprintln!("loadgen: {e}");
+        std::process::exit(1);
+    }
+    eprintln!("users ready in {:.1} s", started.elapsed().as_secs_f64());
+    if args.setup_only {
+        return;
+    }
+    eprintln!("opening {} WebSockets...", users.len());
     let rss_before = args.server_pid.and_then(rss_kib);
     let ws_url = format!("{}/ws", args.url.replacen("http", "ws", 1));
-    let limit = Arc::new(Semaphore::new(256));
-    let mut connecting = Vec::new();
-    for u in &users {
-        let (url, cookie, limit) = (ws_url.clone(), u.cookie.clone(), limit.clone());
-        connecting.push(tokio::spawn(async move {
-            let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
-            connect(&url, &cookie).await
-        }));
-    }
-    let mut sockets = Vec::new();
-    for c in connecting {
-        let result = c.await.map_err(|e| e.to_string()).and_then(|r| r);
-        match result {
-            Ok(s) => sockets.push(s),
+    // Open the sockets in ten steps, reading the server's memory after each.
+    let step = users.len().div_ceil(MEMORY_STEPS);
+    let mut sockets = Vec::with_capacity(users.len());
+    let mut samples: Vec<(f64, f64)> = Vec::new();
+    for chunk in users.chunks(step) {
+        match open_sockets(&ws_url, chunk).await {
+            Ok(s) => sockets.extend(s),
             Err(e) => {
                 eprintln!("loadgen: connect failed: {e}");
                 std::process::exit(1);
             }
         }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        if let Some(rss) = args.server_pid.and_then(rss_kib) {
+            samples.push((sockets.len() as f64, rss as f64 * 1024.0));
+        }
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_idle = args.server_pid.and_then(rss_kib);
-    if let (Some(before), Some(idle)) = (rss_before, rss_idle) {
-        let per = (idle.saturating_sub(before) as f64 * 1024.0) / sockets.len() as f64;
+    if let (Some(before), Some(&(_, idle))) = (rss_before, samples.last()) {
+        let all = (idle - before as f64 * 1024.0) / sockets.len() as f64 / 1000.0;
+        // The first step also warms the server's caches: the slope leaves it out.
+        let slope = slope(samples.get(1..).unwrap_or_default()).unwrap_or(f64::NAN) / 1000.0;
         println!(
-            "server RSS: {before} KiB before, {idle} KiB with {} idle connections: {:.1} KB per connection",
+            "server RSS: {before} KiB before, {:.0} KiB with {} idle connections: \
+             {slope:.1} KB per idle connection (slope over the last {} of {MEMORY_STEPS} steps), \
+             {all:.1} KB (all growth / connections)",
+            idle / 1024.0,
             sockets.len(),
-            per / 1000.0
+            samples.len().saturating_sub(1),
         );
     }
 

@@ -51,6 +51,11 @@ pub async fn open_database(config: &Config) -> Result<DatabaseConnection, sea_or
                 .pragma("busy_timeout", "5000")
                 .pragma("synchronous", synchronous)
                 .pragma("cache_size", "-16384")
+                // The message writer checkpoints the log (relay/store.rs) so that no commit
+                // has to; this is only the backstop should that fall behind.
+                .pragma("wal_autocheckpoint", "262144")
+                // After a busy spell the log file is cut back to 64 MB when it starts over.
+                .pragma("journal_size_limit", "67108864")
         });
     let db = Database::connect(options).await?;
     Migrator::up(&db, None).await?;

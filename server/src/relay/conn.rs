@@ -171,7 +171,7 @@ async fn write_loop<S>(
             next = queue.recv() => {
                 let Some(text) = next else { break };
                 tokio::select! {
-                    sent = sink.send(Message::Text(text)) => if let Err(err) = sent {
+                    sent = send_queued(&mut sink, text, &mut queue) => if let Err(err) = sent {
                         // Most often: the client stopped reading and the socket's write
                         // buffer is full. It reconnects and syncs.
                         let _ = err;
@@ -210,6 +210,28 @@ async fn write_loop<S>(
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
     // However the writer ended, the connection is over: this ends the reader too.
     conn.closed.cancel();
+}
+
+/// Most frames written with one flush.
+const FRAMES_PER_WRITE: usize = 64;
+
+/// Writes `first` and whatever else is already queued (up to [`FRAMES_PER_WRITE`]), then
+/// flushes once: under load a connection's acknowledgements and messages leave in one
+/// system call instead of one each.
+async fn send_queued<S>(
+    sink: &mut S,
+    first: Frame,
+    queue: &mut mpsc::Receiver<Frame>,
+) -> Result<(), S::Error>
+where
+    S: Sink<Message> + Unpin,
+{
+    sink.feed(Message::Text(first)).await?;
+    for _ in 1..FRAMES_PER_WRITE {
+        let Ok(text) = queue.try_recv() else { break };
+        sink.feed(Message::Text(text)).await?;
+    }
+    sink.flush().await
 }
 
 /// Per-connection state of the reader.

@@ -307,8 +307,8 @@ pub async fn ws_handler(
     let limit = app::protocol::MAX_FRAME_BYTES * 2;
     ws.max_message_size(limit)
         .max_frame_size(limit)
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .read_buffer_size(1024)
+        .write_buffer_size(8 * 1024)
         .max_write_buffer_size(limit * 2)
         .on_upgrade(move |socket| conn::run(relay, user, socket))
 }

@@ -4,12 +4,23 @@
 //! everything that arrived while the previous one was being written; alone, a message is
 //! written at once. Delivery happens here, not in the sender's connection, so a sender that
 //! disconnects right after sending still gets its message delivered.
-use std::sync::Arc;
+//!
+//! On SQLite the writer also owns checkpoints (copying the write-ahead log back into the
+//! database file), in two steps so that no message waits on one: a background task copies
+//! the bulk four times a second while batches go on being written, and once the log is long
+//! the writer, between two batches, copies the few pages written meanwhile; with the whole
+//! log copied, the next commit starts the log over. Left to SQLite, a commit every thousand
+//! pages would copy everything itself (tens of milliseconds: a stall every sender would
+//! feel), and a checkpoint running only beside the writer never catches up with it, so the
+//! log would grow without end under steady load.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use app::error::{ApiError, ErrorCode};
 use app::protocol::ServerEvent;
 use app::ssr::messages::{self, NewMessage};
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -17,7 +28,13 @@ use super::hub::Connection;
 use super::{Bus, frame};
 
 /// Most messages in one transaction.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 2048;
+/// How often the background step of a checkpoint runs (SQLite).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// The log length (pages) from which the writer takes the tail step. Below it the log
+/// starts over by itself whenever writing pauses; the tail step costs two `fsync`s
+/// (milliseconds each), so it is kept for a log that keeps growing.
+const TAIL_AT_PAGES: i64 = 65_536;
 
 /// One message to store, the connection that sent it (for the acknowledgement; none for
 /// what the server writes itself, such as call records) and who receives it.
@@ -37,7 +54,12 @@ impl MessageStore {
     /// queue makes senders wait, which slows only them).
     pub fn start(db: DatabaseConnection, bus: Arc<dyn Bus>, capacity: usize) -> Self {
         let (queue, rx) = mpsc::channel(capacity);
-        tokio::spawn(write_loop(db, bus, rx));
+        let tail_due = (db.get_database_backend() == DbBackend::Sqlite).then(|| {
+            let due = Arc::new(AtomicBool::new(false));
+            tokio::spawn(checkpoint_loop(db.clone(), Arc::downgrade(&due)));
+            due
+        });
+        tokio::spawn(write_loop(db, bus, rx, tail_due));
         Self { queue }
     }
 
@@ -58,7 +80,53 @@ fn refuse(job: &Job, err: ApiError) {
     }
 }
 
-async fn write_loop(db: DatabaseConnection, bus: Arc<dyn Bus>, mut rx: mpsc::Receiver<Job>) {
+/// The background step: copies the log while the writer goes on, then asks the writer for
+/// the tail. Ends with the writer.
+async fn checkpoint_loop(db: DatabaseConnection, tail_due: Weak<AtomicBool>) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(due) = tail_due.upgrade() else {
+            return;
+        };
+        if checkpoint(&db, "background").await >= TAIL_AT_PAGES {
+            due.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// One `PASSIVE` checkpoint: never waits for writers or readers, copies what it can.
+/// Answers the length of the log in pages (0 when unknown).
+async fn checkpoint(db: &DatabaseConnection, step: &'static str) -> i64 {
+    let started = std::time::Instant::now();
+    let sql = Statement::from_string(DbBackend::Sqlite, "PRAGMA wal_checkpoint(PASSIVE)");
+    match db.query_one_raw(sql).await {
+        Ok(Some(row)) => {
+            let log_pages = row.try_get_by_index::<i64>(1).unwrap_or(0);
+            tracing::debug!(
+                step,
+                log_pages,
+                copied = row.try_get_by_index::<i64>(2).unwrap_or(-1),
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "checkpoint"
+            );
+            log_pages
+        }
+        Ok(None) => 0,
+        Err(err) => {
+            tracing::warn!(%err, step, "checkpoint failed");
+            0
+        }
+    }
+}
+
+async fn write_loop(
+    db: DatabaseConnection,
+    bus: Arc<dyn Bus>,
+    mut rx: mpsc::Receiver<Job>,
+    tail_due: Option<Arc<AtomicBool>>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let messages: Vec<NewMessage> = batch.iter().map(|j| j.message.clone()).collect();
@@ -97,6 +165,11 @@ async fn write_loop(db: DatabaseConnection, bus: Arc<dyn Bus>, mut rx: mpsc::Rec
                     );
                 }
             }
+        }
+        if let Some(due) = &tail_due
+            && due.swap(false, Ordering::Acquire)
+        {
+            checkpoint(&db, "tail").await;
         }
     }
 }
