@@ -79,6 +79,15 @@ struct State {
     by_user: HashMap<Uuid, String>,
 }
 
+impl State {
+    /// The call `user` is in, with its id.
+    fn call_of(&mut self, user: Uuid) -> Option<(String, &mut Call)> {
+        let call_id = self.by_user.get(&user)?.clone();
+        let call = self.calls.get_mut(&call_id)?;
+        Some((call_id, call))
+    }
+}
+
 #[derive(Default)]
 pub struct Calls {
     state: Mutex<State>,
@@ -319,10 +328,7 @@ impl Calls {
     /// and a caller who rang an offline callee now hears that it rings.
     pub fn connected(&self, who: Session) -> Vec<Effect> {
         let mut state = self.state();
-        let Some(call_id) = state.by_user.get(&who.user).cloned() else {
-            return Vec::new();
-        };
-        let Some(call) = state.calls.get_mut(&call_id) else {
+        let Some((call_id, call)) = state.call_of(who.user) else {
             return Vec::new();
         };
         if call.phase != Phase::Ringing || call.callee != who.user {
@@ -350,10 +356,7 @@ impl Calls {
     /// away changes nothing while the callee has others; the caller's going away cancels).
     pub fn disconnected(&self, who: Session) -> Vec<Effect> {
         let mut state = self.state();
-        let Some(call_id) = state.by_user.get(&who.user).cloned() else {
-            return Vec::new();
-        };
-        let Some(call) = state.calls.get(&call_id) else {
+        let Some((call_id, call)) = state.call_of(who.user) else {
             return Vec::new();
         };
         let outcome = match call.phase {
