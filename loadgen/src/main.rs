@@ -248,6 +248,9 @@ async fn connect(ws_url: &str, cookie: &str) -> Result<Socket, String> {
     Err("closed before ready".into())
 }
 
+/// How long receivers keep listening after the last message was sent.
+const RECEIVE_GRACE: Duration = Duration::from_secs(2);
+
 /// Steps in which the sockets are opened for the memory figure.
 const MEMORY_STEPS: usize = 10;
 
@@ -466,11 +469,16 @@ async fn send_loop(
     let mut n = 0u64;
     while Instant::now() < deadline {
         match interval {
+            // Due at the offset, then every interval, none at or past the deadline: each
+            // sender sends exactly `seconds / interval` messages.
             Some(interval) => {
-                next += interval;
+                if next >= deadline {
+                    break;
+                }
                 if let Some(wait) = next.checked_duration_since(Instant::now()) {
                     tokio::time::sleep(wait).await;
                 }
+                next += interval;
             }
             None => {
                 let Ok(permit) = in_flight.acquire().await else {
@@ -495,7 +503,10 @@ async fn send_loop(
             break;
         }
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every socket stays open until the receivers stop listening: closing thousands of
+    // connections makes the server record each user's last-seen time, work the last
+    // messages of the run would otherwise wait behind.
+    tokio::time::sleep_until((deadline + RECEIVE_GRACE).into()).await;
     acks.abort();
 }
 
@@ -510,7 +521,7 @@ fn fastrand_fraction(seed: &str) -> f64 {
 async fn receive_loop(socket: Socket, stats: Arc<Stats>, epoch: Instant, deadline: Instant) {
     let (_write, mut read) = socket.split();
     let mut local = Vec::with_capacity(1024);
-    let end = deadline + Duration::from_secs(2);
+    let end = deadline + RECEIVE_GRACE;
     loop {
         let left = end.saturating_duration_since(Instant::now());
         let Ok(Some(Ok(frame))) = tokio::time::timeout(left, read.next()).await else {

@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_schema;
 mod m20261128_000002_relay;
+mod m20261128_000003_conversations;
 
 /// The ordered list of migrations of quick-chat.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_schema::Migration),
             Box::new(m20261128_000002_relay::Migration),
+            Box::new(m20261128_000003_conversations::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use app::ssr::entity::chat_record;
+use app::ssr::entity::{chat_record, read_cursor};
 use common::{Backend, TestServer, Ws};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -18,6 +18,7 @@ db_tests!(
     resending_a_client_id_stores_once,
     offline_user_syncs_exactly_what_was_missed,
     nothing_is_lost_across_a_server_restart,
+    an_upgrade_finds_conversations_stored_before_it,
     only_friends_and_members_may_send,
     malformed_frames_get_errors_and_the_connection_survives,
     a_client_that_never_reads_does_not_delay_others,
@@ -301,6 +302,51 @@ async fn nothing_is_lost_across_a_server_restart(mut server: TestServer) {
     );
 }
 
+/// Databases written before `read_cursor` listed each user's direct conversations: the
+/// migration that dropped the per-user indexes fills the list in, so nothing disappears
+/// from the conversation list or from a sync after the upgrade.
+async fn an_upgrade_finds_conversations_stored_before_it(mut server: TestServer) {
+    let (a, b) = (user(&server, "ugo").await, user(&server, "una").await);
+    befriend(&server, &a, &b).await;
+    let mut wa = connect(&server, &a).await;
+    let mut acked = Vec::new();
+    for i in 0..3 {
+        wa.send(text(&format!("up-{i}"), to_user(&b), &format!("old {i}")))
+            .await;
+        acked.push(wa.next_of("ack").await["id"].as_i64().unwrap());
+    }
+    wa.close().await;
+    // Back to the schema before that migration, as an older release left it.
+    let db = server.core.db.clone();
+    read_cursor::Entity::delete_many().exec(&db).await.unwrap();
+    <migrations::Migrator as migrations::MigratorTrait>::down(&db, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(connect_ready(&server, &b).await["conversations"], json!([]));
+    server.restart().await;
+
+    let mut wb = Ws::connect(&server, &b.cookie).await;
+    let ready = wb.next().await.unwrap();
+    let conversation = &ready["conversations"][0];
+    assert_eq!(conversation["with"]["user"], a.id.as_str());
+    assert_eq!(conversation["unread"], 3);
+    assert_eq!(conversation["last"]["content"]["text"], "old 2");
+    assert_eq!(ready["last_id"], *acked.last().unwrap());
+    wb.send(json!({"type": "sync", "after": 0})).await;
+    let synced = wb.next_of("synced").await;
+    let got: Vec<i64> = synced["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, acked);
+    assert_eq!(
+        connect_ready(&server, &a).await["conversations"][0]["last"]["id"],
+        *acked.last().unwrap()
+    );
+}
+
 async fn only_friends_and_members_may_send(server: TestServer) {
     let (a, b, c) = (
         user(&server, "pam").await,
@@ -567,7 +613,24 @@ async fn receipts_typing_and_presence(server: TestServer) {
     wb2.close().await;
     let offline = wa.next_of("presence").await;
     assert_eq!(offline["online"], false);
-    assert!(offline["last_seen"].as_i64().is_some());
+    let last_seen = offline["last_seen"].as_i64().expect("last seen");
+    // The time is stored (in the background, batched with others): a session opened later
+    // shows it too.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ready = connect_ready(&server, &a).await;
+        let stored = ready["presence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["user"] == b.id.as_str())
+            .map(|p| p["last_seen"].clone());
+        if stored == Some(json!(last_seen)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "last seen stored: {stored:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn history_pages_are_exact(server: TestServer) {

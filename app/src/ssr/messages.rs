@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
-    DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -103,47 +103,80 @@ fn views(rows: &[chat_record::Model]) -> Vec<MessageView> {
     rows.iter().filter_map(view).collect()
 }
 
+/// Direct conversations known to have their `read_cursor` rows, so a batch only writes them
+/// for conversations new to this process. Rows are never deleted, so what it holds stays
+/// true; it forgets everything past [`KnownConversations::MAX`] entries.
+#[derive(Debug, Default)]
+pub struct KnownConversations(HashSet<String>);
+
+impl KnownConversations {
+    const MAX: usize = 200_000;
+}
+
 /// Stores a batch of messages in one transaction and answers one [`Stored`] per input, in
-/// order. A message whose `(sender, client_id)` exists already is not stored again.
+/// order. A message whose `(sender, client_id)` exists already is not stored again. The
+/// first message of a direct conversation also gives both people a `read_cursor` row, which
+/// is how [`sync_page`] and [`conversations`] find it.
 ///
 /// The batch first locks `message_lock` (PostgreSQL, MySQL; SQLite's write lock does the
-/// same), so batches commit in id order across server processes, and so the rows with an id
-/// above the highest one before the insert are exactly this batch's: finding them is a
+/// same), so batches commit in id order across server processes. The inserted rows come
+/// back from `RETURNING` (SQLite, PostgreSQL); MySQL has none, and there the rows with an id
+/// above the highest one before the insert are exactly this batch's (the lock again): a
 /// primary-key range scan. Only messages that were not inserted (resends) are looked up one
 /// by one.
 pub async fn store_batch(
     db: &DatabaseConnection,
     batch: &[NewMessage],
+    known: &mut KnownConversations,
 ) -> Result<Vec<Stored>, DbErr> {
+    let backend = db.get_database_backend();
     let txn = write_txn(db).await.map_err(|e| DbErr::Custom(e.message))?;
-    if txn.get_database_backend() != DbBackend::Sqlite {
+    if backend != DbBackend::Sqlite {
         txn.execute_unprepared("SELECT id FROM message_lock WHERE id = 1 FOR UPDATE")
             .await?;
     }
-    let highest: Option<Option<i64>> = chat_record::Entity::find()
-        .select_only()
-        .column_as(chat_record::Column::Id.max(), "max_id")
-        .into_tuple()
-        .one(&txn)
-        .await?;
-    let highest = highest.flatten().unwrap_or(0);
+    let highest = if backend == DbBackend::MySql {
+        let highest: Option<Option<i64>> = chat_record::Entity::find()
+            .select_only()
+            .column_as(chat_record::Column::Id.max(), "max_id")
+            .into_tuple()
+            .one(&txn)
+            .await?;
+        highest.flatten().unwrap_or(0)
+    } else {
+        0
+    };
     // Over TCP, sqlx leaves Nagle's algorithm on: a statement longer than one segment waits
     // for the server's delayed acknowledgement (40 ms on Linux) before its last bytes go.
     // Statements of 32 ordinary messages stay within one segment on loopback; with 256
     // rows each, PostgreSQL stored 5,900 messages a second instead of 30,600.
-    let rows = if txn.get_database_backend() == DbBackend::Sqlite {
+    let rows = if backend == DbBackend::Sqlite {
         256
     } else {
         32
     };
+    let mut inserted = Vec::with_capacity(batch.len());
     for chunk in batch.chunks(rows) {
-        txn.execute_raw(insert_statement(txn.get_database_backend(), chunk))
+        let insert = insert_statement(backend, chunk);
+        if backend == DbBackend::MySql {
+            txn.execute_raw(insert).await?;
+        } else {
+            inserted.extend(
+                chat_record::Entity::find()
+                    .from_raw_sql(insert)
+                    .all(&txn)
+                    .await?,
+            );
+        }
+    }
+    if backend == DbBackend::MySql {
+        inserted = chat_record::Entity::find()
+            .filter(chat_record::Column::Id.gt(highest))
+            .all(&txn)
             .await?;
     }
-    let mut found: HashMap<(Uuid, String), chat_record::Model> = chat_record::Entity::find()
-        .filter(chat_record::Column::Id.gt(highest))
-        .all(&txn)
-        .await?
+    let new_conversations = add_members(&txn, batch, known).await?;
+    let mut found: HashMap<(Uuid, String), chat_record::Model> = inserted
         .into_iter()
         .map(|r| ((r.sender_id, r.client_id.clone()), r))
         .collect();
@@ -161,6 +194,10 @@ pub async fn store_batch(
         }
     }
     txn.commit().await?;
+    if known.0.len() + new_conversations.len() > KnownConversations::MAX {
+        known.0.clear();
+    }
+    known.0.extend(new_conversations);
     // Only the first send of a new client id in this batch is new; resends are duplicates.
     let mut answered = HashSet::new();
     batch
@@ -176,6 +213,61 @@ pub async fn store_batch(
             Ok(Stored { view, duplicate })
         })
         .collect()
+}
+
+/// Gives both people of each direct conversation in `batch` that `known` does not hold a
+/// `read_cursor` row (at 0, kept when it exists). Answers the conversations it wrote for.
+async fn add_members(
+    txn: &impl ConnectionTrait,
+    batch: &[NewMessage],
+    known: &KnownConversations,
+) -> Result<HashSet<String>, DbErr> {
+    let mut members: Vec<(Uuid, String)> = Vec::new();
+    let mut keys: HashSet<String> = HashSet::new();
+    for m in batch {
+        let Target::User(to) = m.target else {
+            continue;
+        };
+        let key = conversation_key(m.sender, m.target);
+        if known.0.contains(&key) || keys.contains(&key) {
+            continue;
+        }
+        members.push((m.sender, key.clone()));
+        members.push((to, key.clone()));
+        keys.insert(key);
+    }
+    let backend = txn.get_database_backend();
+    // Half the rows of a message statement: a cursor row has half the columns.
+    for chunk in members.chunks(if backend == DbBackend::Sqlite {
+        256
+    } else {
+        64
+    }) {
+        let mut sql = String::from(if backend == DbBackend::MySql {
+            "INSERT IGNORE INTO "
+        } else {
+            "INSERT INTO "
+        });
+        sql.push_str("read_cursor (user_id, conversation, last_read_id, updated_at) VALUES ");
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 2);
+        for (i, (user, key)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            if backend == DbBackend::Postgres {
+                sql.push_str(&format!("(${},${},0,0)", i * 2 + 1, i * 2 + 2));
+            } else {
+                sql.push_str("(?,?,0,0)");
+            }
+            values.extend([(*user).into(), key.clone().into()]);
+        }
+        if backend != DbBackend::MySql {
+            sql.push_str(" ON CONFLICT DO NOTHING");
+        }
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+    }
+    Ok(keys)
 }
 
 /// One multi-row `INSERT` that skips rows whose `(sender_id, client_id)` exists, written
@@ -220,7 +312,9 @@ fn insert_statement(backend: DbBackend, messages: &[NewMessage]) -> Statement {
         ]);
     }
     if backend != DbBackend::MySql {
-        sql.push_str(" ON CONFLICT (sender_id, client_id) DO NOTHING");
+        sql.push_str(" ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING ");
+        sql.push_str("id, ");
+        sql.push_str(COLUMNS);
     }
     Statement::from_sql_and_values(backend, sql, values)
 }
@@ -265,20 +359,58 @@ pub async fn friends_of(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<Uuid>
         .await?)
 }
 
-/// What `me` may see: their direct messages both ways, and the messages of their groups.
-fn visible_to(me: Uuid, groups: &[Uuid]) -> Condition {
-    Condition::any()
-        .add(chat_record::Column::SenderId.eq(me))
-        .add(
-            Condition::all()
-                .add(chat_record::Column::TargetKind.eq(TO_USER))
-                .add(chat_record::Column::TargetId.eq(me)),
-        )
-        .add(
-            Condition::all()
-                .add(chat_record::Column::TargetKind.eq(TO_GROUP))
-                .add(chat_record::Column::TargetId.is_in(groups.iter().copied())),
-        )
+/// The keys of every conversation `me` may read: their direct conversations (each has a
+/// `read_cursor` row from its first message on, see [`store_batch`]) and their groups'.
+pub async fn conversation_keys(
+    db: &impl ConnectionTrait,
+    me: Uuid,
+    groups: &[Uuid],
+) -> Result<Vec<String>, ApiError> {
+    let mut keys: Vec<String> = read_cursor::Entity::find()
+        .select_only()
+        .column(read_cursor::Column::Conversation)
+        .filter(read_cursor::Column::UserId.eq(me))
+        .filter(read_cursor::Column::Conversation.starts_with("d:"))
+        .into_tuple()
+        .all(db)
+        .await?;
+    keys.extend(
+        groups
+            .iter()
+            .map(|g| conversation_key(me, Target::Group(*g))),
+    );
+    Ok(keys)
+}
+
+/// The id of the newest message of each of the conversations `keys` that has one: one index
+/// lookup each (a `MAX` over a conversation's messages would read them all), a few hundred
+/// per statement (SQLite allows 500 parts in a `UNION ALL`).
+async fn newest_ids(db: &impl ConnectionTrait, keys: &[String]) -> Result<Vec<i64>, ApiError> {
+    let backend = db.get_database_backend();
+    let mut ids = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(200) {
+        let mut sql = String::with_capacity(chunk.len() * 80);
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(" UNION ALL ");
+            }
+            sql.push_str("SELECT (SELECT MAX(id) FROM chat_record WHERE conversation = ");
+            if backend == DbBackend::Postgres {
+                sql.push_str(&format!("${}", i + 1));
+            } else {
+                sql.push('?');
+            }
+            sql.push_str(") AS max_id");
+        }
+        let values = chunk.iter().map(|k| k.clone().into());
+        let statement = Statement::from_sql_and_values(backend, sql, values);
+        for row in db.query_all_raw(statement).await? {
+            if let Ok(Some(id)) = row.try_get_by_index::<Option<i64>>(0) {
+                ids.push(id);
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// The next page of everything visible to `me` after `after`, in id order, and whether more
@@ -290,9 +422,10 @@ pub async fn sync_page(
     after: i64,
     limit: u32,
 ) -> Result<(Vec<MessageView>, bool), ApiError> {
+    let keys = conversation_keys(db, me, groups).await?;
     let mut rows = chat_record::Entity::find()
+        .filter(chat_record::Column::Conversation.is_in(keys))
         .filter(chat_record::Column::Id.gt(after))
-        .filter(visible_to(me, groups))
         .order_by_asc(chat_record::Column::Id)
         .limit(u64::from(limit) + 1)
         .all(db)
@@ -308,14 +441,8 @@ pub async fn last_visible_id(
     me: Uuid,
     groups: &[Uuid],
 ) -> Result<i64, ApiError> {
-    let max: Option<Option<i64>> = chat_record::Entity::find()
-        .select_only()
-        .column_as(chat_record::Column::Id.max(), "max_id")
-        .filter(visible_to(me, groups))
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(max.flatten().unwrap_or(0))
+    let keys = conversation_keys(db, me, groups).await?;
+    Ok(newest_ids(db, &keys).await?.into_iter().max().unwrap_or(0))
 }
 
 /// One page of the conversation with `target` before `before`, oldest first, and whether
@@ -399,36 +526,8 @@ pub async fn conversations(
     me: Uuid,
     groups: &[Uuid],
 ) -> Result<Vec<ConversationSummary>, ApiError> {
-    // The newest message id of each conversation.
-    let direct: Vec<(String, i64)> = chat_record::Entity::find()
-        .select_only()
-        .column(chat_record::Column::Conversation)
-        .column_as(chat_record::Column::Id.max(), "max_id")
-        .filter(chat_record::Column::TargetKind.eq(TO_USER))
-        .filter(
-            Condition::any()
-                .add(chat_record::Column::SenderId.eq(me))
-                .add(chat_record::Column::TargetId.eq(me)),
-        )
-        .group_by(chat_record::Column::Conversation)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let grouped: Vec<(String, i64)> = chat_record::Entity::find()
-        .select_only()
-        .column(chat_record::Column::Conversation)
-        .column_as(chat_record::Column::Id.max(), "max_id")
-        .filter(chat_record::Column::TargetKind.eq(TO_GROUP))
-        .filter(chat_record::Column::TargetId.is_in(groups.iter().copied()))
-        .group_by(chat_record::Column::Conversation)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let last_ids: Vec<i64> = direct
-        .iter()
-        .chain(grouped.iter())
-        .map(|(_, id)| *id)
-        .collect();
+    let keys = conversation_keys(db, me, groups).await?;
+    let last_ids = newest_ids(db, &keys).await?;
     let lasts: HashMap<String, MessageView> = chat_record::Entity::find()
         .filter(chat_record::Column::Id.is_in(last_ids))
         .all(db)

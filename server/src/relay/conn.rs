@@ -17,7 +17,7 @@ use app::ssr::messages::{self, NewMessage, Target};
 use app::ssr::now_ms;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -82,20 +82,11 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
     }
 }
 
-/// Records when `me` was last seen and tells their friends.
+/// Records when `me` was last seen (batched with other users', see `last_seen`) and tells
+/// their friends.
 async fn went_offline(relay: &Relay, me: Uuid) {
     let now = now_ms();
-    let stored = user_base::Entity::update_many()
-        .set(user_base::ActiveModel {
-            last_seen_at: Set(Some(now)),
-            ..Default::default()
-        })
-        .filter(user_base::Column::Id.eq(me))
-        .exec(&relay.core.db)
-        .await;
-    if let Err(err) = stored {
-        tracing::warn!(%err, "could not store last_seen_at");
-    }
+    relay.last_seen.record(me, now).await;
     announce_presence(relay, me, false, Some(now)).await;
 }
 
@@ -162,8 +153,13 @@ async fn write_loop<S>(
 ) where
     S: Sink<Message> + Unpin,
 {
-    let mut ping = tokio::time::interval(ping_every);
-    ping.tick().await;
+    // The first ping comes after half the interval plus a random part of the other half:
+    // connections opened together (every client reconnecting after a restart) would
+    // otherwise be pinged together, every interval, and the burst would delay the messages
+    // around it. (None comes in the first half: the connection has just proved alive.)
+    let fraction = 0.5 + (Uuid::new_v4().as_u128() % 1000) as f64 / 2000.0;
+    let first = tokio::time::Instant::now() + ping_every.mul_f64(fraction);
+    let mut ping = tokio::time::interval_at(first, ping_every);
     loop {
         tokio::select! {
             biased;

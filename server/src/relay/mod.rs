@@ -7,6 +7,7 @@
 pub mod calls;
 mod conn;
 pub mod hub;
+mod last_seen;
 mod limits;
 mod store;
 
@@ -86,6 +87,7 @@ pub struct Relay {
     pub hub: Arc<Hub>,
     pub bus: Arc<dyn Bus>,
     store: store::MessageStore,
+    last_seen: last_seen::LastSeen,
     rate: limits::SendRate,
     pub settings: RelaySettings,
     /// Who may message whom, as last looked up; forgotten on every relation change.
@@ -105,7 +107,9 @@ impl Relay {
         let hub = Arc::new(Hub::default());
         let bus: Arc<dyn Bus> = Arc::new(LocalBus(hub.clone()));
         let store = store::MessageStore::start(core.db.clone(), bus.clone(), 16 * 1024);
+        let last_seen = last_seen::LastSeen::start(core.db.clone());
         let relay = Arc::new(Self {
+            last_seen,
             rate: limits::SendRate::new(settings.send_rate, settings.send_burst),
             core,
             hub,
