@@ -51,6 +51,9 @@ pub async fn open_database(config: &Config) -> Result<DatabaseConnection, sea_or
                 .pragma("busy_timeout", "5000")
                 .pragma("synchronous", synchronous)
                 .pragma("cache_size", "-16384")
+                // Pages not in that cache are read through a memory map instead of a copy
+                // per read (the message indexes are read at random under load).
+                .pragma("mmap_size", "1073741824")
                 // The message writer checkpoints the log (relay/store.rs) so that no commit
                 // has to; this is only the backstop should that fall behind.
                 .pragma("wal_autocheckpoint", "262144")

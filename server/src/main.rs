@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use server::{Config, Services, leptos_options, open_database, router, serve};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the system allocator: glibc's malloc and free were an eighth of the
+/// server's time at full load with 10,000 connections (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = match Config::load() {
