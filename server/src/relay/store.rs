@@ -27,8 +27,12 @@ use uuid::Uuid;
 use super::hub::Connection;
 use super::{Bus, frame};
 
-/// Most messages in one transaction.
-const MAX_BATCH: usize = 2048;
+/// Most messages in one transaction. With thousands of conversations a message rewrites one
+/// page of each index; the more messages a commit holds, the more of them share pages:
+/// 10,000 connections at full load on SQLite stored 17,900 messages/s with 2,048 and
+/// 23,900/s with 8,192. Only a long queue fills a batch, so latency at ordinary load is
+/// the same.
+const MAX_BATCH: usize = 8192;
 /// How often the background step of a checkpoint runs (SQLite).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// The log length (pages) from which the writer takes the tail step. Below it the log
