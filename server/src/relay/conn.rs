@@ -109,7 +109,9 @@ async fn ready(relay: &Relay, user: &CurrentUser) -> Result<ServerEvent, ApiErro
     let me = user.id();
     let groups = messages::my_groups(db, me).await?;
     let conversations = messages::conversations(db, me, &groups).await?;
+    let version = relay.relations_version();
     let friends = messages::friends_of(db, me).await?;
+    relay.remember_friends(me, &friends, version);
     let presence = user_base::Entity::find()
         .filter(user_base::Column::Id.is_in(friends))
         .all(db)
