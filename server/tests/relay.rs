@@ -87,6 +87,32 @@ fn to_user(u: &User) -> Value {
     json!({"user": u.id})
 }
 
+/// The ids of the messages of a `synced` page, in order.
+fn message_ids(synced: &Value) -> Vec<i64> {
+    synced["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// Sends `n` texts ("<prefix> 0", …) to `to`, each acknowledged before the next; answers
+/// their ids.
+async fn send_acked(ws: &mut Ws, to: &User, prefix: &str, n: usize) -> Vec<i64> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        ws.send(text(
+            &format!("{prefix}-{i}"),
+            to_user(to),
+            &format!("{prefix} {i}"),
+        ))
+        .await;
+        ids.push(ws.next_of("ack").await["id"].as_i64().unwrap());
+    }
+    ids
+}
+
 async fn stored_rows(server: &TestServer, client_id: &str) -> u64 {
     chat_record::Entity::find()
         .filter(chat_record::Column::ClientId.eq(client_id))
@@ -222,12 +248,7 @@ async fn offline_user_syncs_exactly_what_was_missed(server: TestServer) {
     let mut wb = connect(&server, &b).await;
     wb.send(json!({"type": "sync", "after": cursor})).await;
     let synced = wb.next_of("synced").await;
-    let got: Vec<i64> = synced["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_i64().unwrap())
-        .collect();
+    let got = message_ids(&synced);
     assert_eq!(
         got, sent,
         "exactly the missed messages, in order, no gaps, no duplicates"
@@ -290,12 +311,7 @@ async fn nothing_is_lost_across_a_server_restart(mut server: TestServer) {
     let mut wb = connect(&server, &b).await;
     wb.send(json!({"type": "sync", "after": 0})).await;
     let synced = wb.next_of("synced").await;
-    let got: Vec<i64> = synced["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_i64().unwrap())
-        .collect();
+    let got = message_ids(&synced);
     assert_eq!(
         got, acked,
         "every acknowledged message survives the restart"
@@ -309,12 +325,7 @@ async fn an_upgrade_finds_conversations_stored_before_it(mut server: TestServer)
     let (a, b) = (user(&server, "ugo").await, user(&server, "una").await);
     befriend(&server, &a, &b).await;
     let mut wa = connect(&server, &a).await;
-    let mut acked = Vec::new();
-    for i in 0..3 {
-        wa.send(text(&format!("up-{i}"), to_user(&b), &format!("old {i}")))
-            .await;
-        acked.push(wa.next_of("ack").await["id"].as_i64().unwrap());
-    }
+    let acked = send_acked(&mut wa, &b, "old", 3).await;
     wa.close().await;
     // Back to the schema before that migration, as an older release left it.
     let db = server.core.db.clone();
@@ -334,12 +345,7 @@ async fn an_upgrade_finds_conversations_stored_before_it(mut server: TestServer)
     assert_eq!(ready["last_id"], *acked.last().unwrap());
     wb.send(json!({"type": "sync", "after": 0})).await;
     let synced = wb.next_of("synced").await;
-    let got: Vec<i64> = synced["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_i64().unwrap())
-        .collect();
+    let got = message_ids(&synced);
     assert_eq!(got, acked);
     assert_eq!(
         connect_ready(&server, &a).await["conversations"][0]["last"]["id"],
