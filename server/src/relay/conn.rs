@@ -32,6 +32,8 @@ const CLOSE_POLICY: u16 = 1008;
 const CLOSE_IDLE: u16 = 4000;
 /// Malformed frames tolerated per connection before it is closed.
 const MAX_STRIKES: u32 = 20;
+/// How long a closing connection waits for the client's close frame.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// Typing notices forwarded per conversation at most this often.
 const TYPING_EVERY: Duration = Duration::from_secs(2);
 
@@ -68,7 +70,7 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
         conn: conn.id,
     });
     relay.apply_call_effects(effects);
-    read_loop(&relay, &user, &conn, stream).await;
+    let closed_by_us = read_loop(&relay, &user, &conn, stream).await;
     conn.closed.cancel();
     // A call this connection was part of ends with it.
     let effects = relay.calls.disconnected(Session {
@@ -79,6 +81,9 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
     let _ = writer.await;
     if relay.hub.unregister(me, conn.id) {
         Box::pin(went_offline(&relay, me)).await;
+    }
+    if let Some(stream) = closed_by_us {
+        linger(stream).await;
     }
 }
 
@@ -241,7 +246,14 @@ struct Reader<'a> {
     typing: HashMap<Target, Instant>,
 }
 
-async fn read_loop<S>(relay: &Arc<Relay>, user: &CurrentUser, conn: &Connection, mut stream: S)
+/// Answers the client's frames until either side closes. Returns the stream when the
+/// server closed the connection, for [`linger`].
+async fn read_loop<S>(
+    relay: &Arc<Relay>,
+    user: &CurrentUser,
+    conn: &Connection,
+    mut stream: S,
+) -> Option<S>
 where
     S: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
@@ -265,17 +277,36 @@ where
                 }
             }
             next = stream.next() => {
-                let Some(Ok(message)) = next else { break };
+                let Some(Ok(message)) = next else { return None };
                 last_heard = Instant::now();
                 match message {
                     Message::Text(text) => Box::pin(reader.frame(text.as_str())).await,
                     Message::Binary(_) => reader.strike(ErrorCode::BadFrame, "Frames are JSON text."),
-                    Message::Close(_) => break,
+                    Message::Close(_) => return None,
                     Message::Ping(_) | Message::Pong(_) => {}
                 }
             }
         }
     }
+    Some(stream)
+}
+
+/// The server closed the connection: until the client answers the close frame (or a short
+/// while passes), what it still sends is read and dropped. A socket closed with unread data
+/// is reset, and a reset can discard the close frame (and its code) before the client
+/// reads it.
+async fn linger<S>(mut stream: S)
+where
+    S: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let drain = async {
+        while let Some(Ok(message)) = stream.next().await {
+            if let Message::Close(_) = message {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_LINGER, drain).await;
 }
 
 impl Reader<'_> {
