@@ -229,6 +229,15 @@ impl Chat {
             created_at: now_ms() as i64,
             delivery: Delivery::Sending,
         };
+        unsent::update(&pending.from, |u| {
+            u.push(unsent::Unsent {
+                to: to.clone(),
+                client_id: client_id.clone(),
+                content: content.clone(),
+                created_at: pending.created_at,
+                failed: None,
+            })
+        });
         self.conversations.update(|all| {
             all.entry(to.clone())
                 .or_insert_with(|| Conversation::new(to.clone()))
@@ -257,6 +266,7 @@ impl Chat {
             }
         });
         if let Some(content) = content {
+            unsent::mark(&self.my_id(), &client_id, None);
             self.outbox
                 .update_value(|o| o.push((to.clone(), client_id.clone(), content.clone())));
             self.transmit(&ClientMessage::Send {
@@ -265,6 +275,59 @@ impl Chat {
                 content,
             });
         }
+    }
+
+    /// Gives up on a message the server refused: it goes from the screen and the browser's
+    /// storage.
+    pub fn discard(self, to: &Peer, client_id: &str) {
+        self.conversations.update(|all| {
+            if let Some(conv) = all.get_mut(to) {
+                conv.messages
+                    .retain(|m| m.id.is_some() || m.client_id != client_id);
+            }
+        });
+        self.outbox
+            .update_value(|o| o.retain(|(_, c, _)| c != client_id));
+        unsent::update(&self.my_id(), |u| u.retain(|m| m.client_id != client_id));
+    }
+
+    /// Puts back the messages an earlier page of this browser left unsent or refused:
+    /// the unsent ones go into the outbox (sent again with their client ids, so the server
+    /// stores each once), the refused ones wait for a tap.
+    fn restore_unsent(self, me: &str) {
+        let saved = unsent::load(me);
+        if saved.is_empty() {
+            return;
+        }
+        let mut resend = Vec::new();
+        self.conversations.update(|all| {
+            for m in saved {
+                let conv = all
+                    .entry(m.to.clone())
+                    .or_insert_with(|| Conversation::new(m.to.clone()));
+                if conv.messages.iter().any(|x| x.client_id == m.client_id) {
+                    continue;
+                }
+                if m.failed.is_none() {
+                    resend.push((m.to.clone(), m.client_id.clone(), m.content.clone()));
+                }
+                conv.messages.push(ChatMessage {
+                    id: None,
+                    client_id: m.client_id,
+                    from: me.to_owned(),
+                    content: m.content,
+                    created_at: m.created_at,
+                    delivery: m.failed.map_or(Delivery::Sending, Delivery::Failed),
+                });
+            }
+        });
+        self.outbox.update_value(|o| {
+            for entry in resend {
+                if !o.iter().any(|(_, c, _)| *c == entry.1) {
+                    o.push(entry);
+                }
+            }
+        });
     }
 
     /// Asks for the page of history before the oldest loaded message.
@@ -348,6 +411,7 @@ impl Chat {
                 ..
             } => {
                 let first = self.cursor.get_value() < 0;
+                let my_id = me.id.clone();
                 self.me.set(Some(me));
                 self.conversations.update(|all| {
                     for summary in conversations {
@@ -376,6 +440,7 @@ impl Chat {
                     .set(presence.into_iter().map(|p| (p.user.clone(), p)).collect());
                 if first {
                     self.cursor.set_value(last_id);
+                    self.restore_unsent(&my_id);
                 }
                 self.status.set(Status::Online);
                 // Whatever was committed since the snapshot or while disconnected.
@@ -402,6 +467,7 @@ impl Chat {
                         peer = Some(o.remove(i).0);
                     }
                 });
+                unsent::update(&self.my_id(), |u| u.retain(|m| m.client_id != client_id));
                 self.conversations.update(|all| {
                     let conv = match &peer {
                         Some(p) => all.get_mut(p),
@@ -519,6 +585,7 @@ impl Chat {
                 }
                 self.outbox
                     .update_value(|o| o.retain(|(_, c, _)| *c != client_id));
+                unsent::mark(&self.my_id(), &client_id, Some(code));
                 self.conversations.update(|all| {
                     for conv in all.values_mut() {
                         if let Some(m) = conv.messages.iter_mut().find(|m| m.client_id == client_id)
@@ -532,9 +599,15 @@ impl Chat {
                 code,
                 message,
                 client_id: None,
-            } => {
-                leptos::logging::warn!("relay refused a frame: {code:?}: {message}");
-            }
+            } => match code {
+                // Typing or reading in a chat with someone who is no longer a friend (or a
+                // group just left): expected, and nothing the user needs to see.
+                ErrorCode::NotFriends | ErrorCode::NotMember | ErrorCode::RateLimited => {
+                    leptos::logging::log!("relay refused a frame: {code:?}: {message}");
+                }
+                // Anything else is a bug in this client.
+                _ => leptos::logging::warn!("relay refused a frame: {code:?}: {message}"),
+            },
             ServerEvent::Pong { .. } => {}
             event @ (ServerEvent::CallInvite { .. }
             | ServerEvent::CallRinging { .. }
@@ -636,6 +709,83 @@ fn show_notification(title: &str, body: &str) {
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = (title, body);
+}
+
+mod unsent {
+    //! The user's own messages the server has not stored yet (sending, or refused), kept in
+    //! the browser's `localStorage` per user: a reload, a crash or a closed tab loses none
+    //! of them. Every tab of the user reads and writes the same list, entry by entry.
+    use serde::{Deserialize, Serialize};
+
+    use crate::error::ErrorCode;
+    use crate::protocol::{Content, Peer};
+
+    /// At most this many are kept (the oldest go first).
+    const MAX: usize = 500;
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Unsent {
+        pub to: Peer,
+        pub client_id: String,
+        pub content: Content,
+        pub created_at: i64,
+        /// Why the server refused it, if it did.
+        #[serde(default)]
+        pub failed: Option<ErrorCode>,
+    }
+
+    #[cfg(feature = "hydrate")]
+    fn storage() -> Option<web_sys::Storage> {
+        web_sys::window()?.local_storage().ok()?
+    }
+
+    #[cfg(feature = "hydrate")]
+    fn key(me: &str) -> String {
+        format!("qc.unsent.{me}")
+    }
+
+    pub fn load(me: &str) -> Vec<Unsent> {
+        #[cfg(feature = "hydrate")]
+        {
+            storage()
+                .and_then(|s| s.get_item(&key(me)).ok().flatten())
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or_default()
+        }
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = me;
+            Vec::new()
+        }
+    }
+
+    /// Reads the list, changes it and writes it back (or removes it once empty).
+    pub fn update(me: &str, change: impl FnOnce(&mut Vec<Unsent>)) {
+        if me.is_empty() {
+            return;
+        }
+        let mut list = load(me);
+        change(&mut list);
+        if list.len() > MAX {
+            list.drain(..list.len() - MAX);
+        }
+        #[cfg(feature = "hydrate")]
+        if let Some(storage) = storage() {
+            let _ = match serde_json::to_string(&list) {
+                Ok(text) if !list.is_empty() => storage.set_item(&key(me), &text),
+                _ => storage.remove_item(&key(me)),
+            };
+        }
+    }
+
+    /// Records that a message was refused (`Some`) or is being sent again (`None`).
+    pub fn mark(me: &str, client_id: &str, failed: Option<ErrorCode>) {
+        update(me, |list| {
+            if let Some(m) = list.iter_mut().find(|m| m.client_id == client_id) {
+                m.failed = failed;
+            }
+        });
+    }
 }
 
 #[cfg(feature = "hydrate")]

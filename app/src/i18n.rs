@@ -187,6 +187,7 @@ messages! {
     StateRead => "read", "已读";
     StateFailed => "failed", "发送失败";
     TapToRetry => "Tap to retry.", "点击重试。";
+    DeleteUnsent => "Delete", "删除";
     TypeMessage => "Type a message. Enter sends, Shift+Enter adds a line.", "输入消息，Enter 发送，Shift+Enter 换行。";
     Send => "Send", "发送";
     NoMessagesYet => "No messages yet. Say hello!", "还没有消息，打个招呼吧！";

@@ -576,6 +576,13 @@ fn Bubble(message: ChatMessage, me: String, read: bool, peer: Peer, group: bool)
         _ => None,
     };
     let client_id = message.client_id.clone();
+    let discard = {
+        let (peer, client_id) = (peer.clone(), client_id.clone());
+        move |ev: leptos::ev::MouseEvent| {
+            ev.stop_propagation();
+            chat.discard(&peer, &client_id);
+        }
+    };
     let retry = move |_| {
         if failed {
             chat.retry(peer.clone(), client_id.clone());
@@ -591,7 +598,12 @@ fn Bubble(message: ChatMessage, me: String, read: bool, peer: Peer, group: bool)
                     <time>{short_time(message.created_at, false)}</time>
                     {state.map(|(name, label)| view! { <span class=format!("state state-{name}")>{move || i18n.t(label)}</span> })}
                 </span>
-                {error.map(|code| view! { <span class="bubble-error">{move || i18n.t(Msg::for_error(code))} " " {move || i18n.t(Msg::TapToRetry)}</span> })}
+                {error.map(|code| view! {
+                    <span class="bubble-error">
+                        {move || i18n.t(Msg::for_error(code))} " " {move || i18n.t(Msg::TapToRetry)} " "
+                        <button type="button" class="link small discard" data-testid="discard" on:click=discard>{move || i18n.t(Msg::DeleteUnsent)}</button>
+                    </span>
+                })}
             </div>
         </div>
     }
