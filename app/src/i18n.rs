@@ -188,6 +188,7 @@ messages! {
     StateFailed => "failed", "发送失败";
     TapToRetry => "Tap to retry.", "点击重试。";
     DeleteUnsent => "Delete", "删除";
+    NotFriendsNotice => "You are not friends any more: messages here are not delivered. Add each other again in", "你们已不是好友，这里的消息无法送达。可在此重新添加好友：";
     TypeMessage => "Type a message. Enter sends, Shift+Enter adds a line.", "输入消息，Enter 发送，Shift+Enter 换行。";
     Send => "Send", "发送";
     NoMessagesYet => "No messages yet. Say hello!", "还没有消息，打个招呼吧！";

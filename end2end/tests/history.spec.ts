@@ -174,6 +174,8 @@ test('a hidden tab gets a desktop notification; a refused message says why and g
   await expect(bubble(other.page, 'good, you are back')).toHaveAttribute('data-state', 'read');
   expect(await page.evaluate(() => (window as unknown as { qcNotes: unknown[] }).qcNotes)).toHaveLength(1);
 
+  await expect(page.getByTestId('not-friends')).toHaveCount(0);
+
   // A message typed while the network is down outlives a reload, and goes out on return.
   up = false;
   for (const socket of live.splice(0)) await socket.close();
@@ -189,6 +191,7 @@ test('a hidden tab gets a desktop notification; a refused message says why and g
 
   // Karl removes Jana. Her next messages are refused, say why, and are kept.
   expect((await other.page.request.post('/api/v1/relation/remove', { data: { username: j } })).status()).toBe(200);
+  await expect(page.getByTestId('not-friends')).toContainText('You are not friends any more');
   await send(page, 'still friends?');
   await send(page, 'never mind');
   for (const text of ['still friends?', 'never mind']) {
@@ -204,6 +207,7 @@ test('a hidden tab gets a desktop notification; a refused message says why and g
   await expect(bubble(page, 'never mind')).toHaveCount(0);
   // They make up; one tap sends it, and Karl has it, once.
   await befriend(other.page, page, j, k);
+  await expect(page.getByTestId('not-friends')).toHaveCount(0);
   await bubble(page, 'still friends?').locator('.bubble').click();
   await expect(bubble(page, 'still friends?')).toHaveAttribute('data-state', /sent|read/);
   await openChat(other.page, `/chats/user/${jId}`);

@@ -403,6 +403,19 @@ fn ConversationBody(peer: Peer) -> impl IntoView {
             Peer::Group(_) => i18n.t(Msg::GroupChat).to_owned(),
         }
     };
+    // A 1:1 chat with someone who is no longer a friend says so above the composer (what
+    // is sent there is refused, with the reason on the bubble).
+    let not_friends = {
+        let peer = peer.clone();
+        move || match &peer {
+            Peer::User(id) => contacts
+                .friends
+                .get()
+                .and_then(Result::ok)
+                .is_some_and(|f| !f.iter().any(|e| e.user_id == *id)),
+            Peer::Group(_) => false,
+        }
+    };
     let typing = move || {
         conversation.with(|c| {
             c.typing
@@ -465,6 +478,12 @@ fn ConversationBody(peer: Peer) -> impl IntoView {
         </header>
         <MessageList conversation peer=peer.clone()/>
         <p class="typing-line" data-testid="typing" aria-live="polite">{typing_line}</p>
+        <Show when=not_friends>
+            <p class="chat-notice" role="status" data-testid="not-friends">
+                {move || i18n.t(Msg::NotFriendsNotice)} " "
+                <A href="/contacts">{move || i18n.t(Msg::Contacts)}</A>
+            </p>
+        </Show>
         <Composer peer/>
     }
 }
