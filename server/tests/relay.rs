@@ -539,8 +539,12 @@ async fn a_client_that_never_reads_does_not_delay_others(server: TestServer) {
     let p50 = latencies[latencies.len() / 2];
     let max = *latencies.last().unwrap();
     eprintln!("{backend:?}: pair latency while a client never reads: p50 {p50:?}, max {max:?}");
+    // A relay that waited on the slow reader would hold the pair back until that client
+    // was cut off, or for good. The bound leaves room for the database: on a loaded CI
+    // machine one pair message took 2.45 s on MariaDB (p50 56 ms), most likely a commit
+    // stall while other tests created and dropped their databases on the same server.
     assert!(
-        max < Duration::from_secs(2),
+        max < Duration::from_secs(5),
         "a slow reader stalled others: max {max:?}"
     );
     // The slow client was cut off (it would reconnect and sync): its socket ends, with the
