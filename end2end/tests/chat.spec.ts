@@ -1,20 +1,9 @@
 // Real-time chat in real browsers: live messages both ways with read receipts and typing;
 // a user who was away gets everything in order on return; a group of three.
 import * as path from 'path';
-import { type Page } from '@playwright/test';
-import { test, expect, register, hydrated, uniqueName, secondUser, myId, befriend, openChat } from './fixtures';
+import { test, expect, register, hydrated, uniqueName, secondUser, myId, befriend, openChat, send, bubble, controlNetwork } from './fixtures';
 
 const screenshots = path.resolve(__dirname, '../../docs/screenshots');
-
-async function send(page: Page, text: string) {
-  const box = page.getByTestId('composer').locator('textarea');
-  await box.fill(text);
-  await box.press('Enter');
-}
-
-function bubble(page: Page, text: string) {
-  return page.getByTestId('messages').locator('.bubble-row', { hasText: text });
-}
 
 test('two friends chat live: both directions, read receipts, typing', async ({ page, problems, browser }) => {
   const a = uniqueName('chat_a');
@@ -100,17 +89,8 @@ test('a user who was away finds every message, in order, with an unread badge', 
 });
 
 test('the network drops mid-chat: what was typed meanwhile goes out on return, nothing is missed', async ({ page, problems, browser }) => {
-  // Dora's network, under the test's control: her sockets reach the server only while it is up.
-  let up = true;
-  const live: { close: () => Promise<void> }[] = [];
-  await page.routeWebSocket(/\/ws$/, (ws) => {
-    if (!up) {
-      void ws.close();
-      return;
-    }
-    const server = ws.connectToServer();
-    live.push({ close: async () => { await ws.close(); await server.close(); } });
-  });
+  // Dora's network, under the test's control.
+  const setUp = await controlNetwork(page);
   const d = uniqueName('drop_d');
   const e = uniqueName('drop_e');
   const other = await secondUser(browser);
@@ -125,8 +105,7 @@ test('the network drops mid-chat: what was typed meanwhile goes out on return, n
   await expect(bubble(other.page, 'before the drop')).toBeVisible();
 
   // The network drops.
-  up = false;
-  for (const socket of live.splice(0)) await socket.close();
+  await setUp(false);
   await expect(page.getByTestId('conn-state')).toBeVisible();
   await send(page, 'typed offline 1');
   await send(page, 'typed offline 2');
@@ -141,7 +120,7 @@ test('the network drops mid-chat: what was typed meanwhile goes out on return, n
   await expect(bubble(page, 'while Dora was away 1')).toHaveCount(0);
 
   // It comes back: the outbox goes out with its client ids, the missed messages come in.
-  up = true;
+  await setUp(true);
   await expect(page.getByTestId('conn-state')).toHaveCount(0, { timeout: 20_000 });
   await expect(bubble(page, 'typed offline 2')).toHaveAttribute('data-state', /sent|read/);
   // Both screens hold each message once, in the order the server stored them.

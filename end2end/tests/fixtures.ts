@@ -97,3 +97,36 @@ export async function openChat(page: Page, path: string) {
   await hydrated(page);
   await expect(page.getByTestId('composer')).toBeVisible();
 }
+
+/** Types `text` into the open conversation's composer and sends it with Enter. */
+export async function send(page: Page, text: string) {
+  const box = page.getByTestId('composer').locator('textarea');
+  await box.fill(text);
+  await box.press('Enter');
+}
+
+/** The message row holding `text` in the open conversation. */
+export function bubble(page: Page, text: string) {
+  return page.getByTestId('messages').locator('.bubble-row', { hasText: text });
+}
+
+/** Puts the page's relay sockets under the test's control: `setUp(false)` cuts the open
+ *  ones and refuses new ones until `setUp(true)`. */
+export async function controlNetwork(page: Page): Promise<(up: boolean) => Promise<void>> {
+  let up = true;
+  const live: { close: () => Promise<void> }[] = [];
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    if (!up) {
+      void ws.close();
+      return;
+    }
+    const server = ws.connectToServer();
+    live.push({ close: async () => { await ws.close(); await server.close(); } });
+  });
+  return async (next: boolean) => {
+    up = next;
+    if (!next) {
+      for (const socket of live.splice(0)) await socket.close();
+    }
+  };
+}

@@ -3,17 +3,7 @@
 // conversation, a hidden tab gets a desktop notification, a refused message says why and
 // goes out again with a tap.
 import { type Page } from '@playwright/test';
-import { test, expect, register, hydrated, uniqueName, secondUser, myId, befriend, openChat, watchConsole } from './fixtures';
-
-async function send(page: Page, text: string) {
-  const box = page.getByTestId('composer').locator('textarea');
-  await box.fill(text);
-  await box.press('Enter');
-}
-
-function bubble(page: Page, text: string) {
-  return page.getByTestId('messages').locator('.bubble-row', { hasText: text });
-}
+import { test, expect, register, hydrated, uniqueName, secondUser, myId, befriend, openChat, send, bubble, controlNetwork, watchConsole } from './fixtures';
 
 /** Sends `count` numbered texts to `to` over the page's own authenticated socket, at the
  *  relay's sustained rate, and resolves once each one is acknowledged. */
@@ -134,17 +124,8 @@ test('a hidden tab gets a desktop notification; a refused message says why and g
     document.dispatchEvent(new Event('visibilitychange', { bubbles: true }));
   }, hidden);
 
-  // Jana's network, under the test's control: her sockets reach the server only while it is up.
-  let up = true;
-  const live: { close: () => Promise<void> }[] = [];
-  await page.routeWebSocket(/\/ws$/, (ws) => {
-    if (!up) {
-      void ws.close();
-      return;
-    }
-    const server = ws.connectToServer();
-    live.push({ close: async () => { await ws.close(); await server.close(); } });
-  });
+  // Jana's network, under the test's control.
+  const setUp = await controlNetwork(page);
 
   const j = uniqueName('note_j');
   const k = uniqueName('note_k');
@@ -177,15 +158,14 @@ test('a hidden tab gets a desktop notification; a refused message says why and g
   await expect(page.getByTestId('not-friends')).toHaveCount(0);
 
   // A message typed while the network is down outlives a reload, and goes out on return.
-  up = false;
-  for (const socket of live.splice(0)) await socket.close();
+  await setUp(false);
   await expect(page.getByTestId('conn-state')).toBeVisible();
   await send(page, 'typed offline, then reloaded');
   await expect(bubble(page, 'typed offline, then reloaded')).toHaveAttribute('data-state', 'sending');
   await page.reload();
   await hydrated(page);
   await expect(page.getByTestId('conn-state')).toBeVisible();
-  up = true;
+  await setUp(true);
   await expect(bubble(page, 'typed offline, then reloaded')).toHaveAttribute('data-state', /sent|read/, { timeout: 20_000 });
   await expect(bubble(other.page, 'typed offline, then reloaded')).toHaveCount(1);
 
