@@ -17,6 +17,8 @@ pub enum ErrorCode {
     InvalidField,
     /// The body is larger than the server accepts.
     PayloadTooLarge,
+    /// The body's `Content-Type` is not what the endpoint reads.
+    UnsupportedMediaType,
     /// No valid session: log in first.
     Unauthorized,
     /// Username or password is wrong (deliberately does not say which).
@@ -99,6 +101,7 @@ impl ErrorCode {
             | Self::OwnerCannotLeave
             | Self::GroupFull => 409,
             Self::PayloadTooLarge | Self::FrameTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
             Self::TooManyRequests | Self::RateLimited => 429,
             Self::Unavailable => 503,
             Self::Internal | Self::Network | Self::Unknown => 500,
@@ -111,6 +114,7 @@ impl ErrorCode {
             Self::BadRequest => "bad_request",
             Self::InvalidField => "invalid_field",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unauthorized => "unauthorized",
             Self::InvalidCredentials => "invalid_credentials",
             Self::WrongPassword => "wrong_password",

@@ -125,6 +125,14 @@ messages! {
     Language => "Language", "语言";
     LanguageHint => "The interface language on this browser.", "此浏览器上的界面语言。";
     Logout => "Log out", "退出登录";
+    Sessions => "Devices", "登录设备";
+    SessionsHint => "Where your account is signed in. Sign out any you do not recognise, and change your password.", "你的账号在以下位置登录。若有不认识的设备，请将其退出并修改密码。";
+    ThisDevice => "This device", "本机";
+    UnknownDevice => "Unknown device", "未知设备";
+    LastActive => "Active", "最近活动";
+    SignOutDevice => "Sign out", "退出";
+    SignOutOthers => "Sign out everywhere else", "退出其他所有设备";
+    OthersSignedOut => "Every other device has been signed out.", "其他设备均已退出登录。";
     Back => "Back", "返回";
     Loading => "Loading…", "加载中…";
     NotFound => "Page not found", "页面不存在";
@@ -175,6 +183,7 @@ messages! {
     Close => "Close", "关闭";
     Connecting => "Connecting…", "连接中…";
     OfflineRetrying => "Offline, reconnecting…", "已断开，正在重连…";
+    TooManyConnections => "Open in too many tabs or devices. Close one; retrying…", "打开的标签页或设备过多，请关闭一些；稍后重试…";
     EnableNotifications => "Enable notifications", "开启通知";
     You => "You", "我";
     Online => "online", "在线";
@@ -255,10 +264,40 @@ messages! {
     ErrGroupFull => "This group is full.", "该群组已满员。";
     ErrMessageTooLong => "The message is too long (at most 4,000 characters).", "消息过长（最多 4000 个字符）。";
     ErrRateLimited => "You are sending too fast. Wait a moment.", "发送太快了，请稍等片刻。";
+    ErrUnsupported => "This client sent a request the server does not read. Please reload.", "客户端发送了服务器无法处理的请求，请刷新页面。";
+    FieldUsername => "A username has 3 to 32 letters a–z, digits or underscores.", "用户名由 3–32 个字母 a–z、数字或下划线组成。";
+    FieldNickname => "A nickname has 1 to 32 characters on one line.", "昵称为 1–32 个字符，且只能一行。";
+    FieldPassword => "A password has 8 to 128 characters.", "密码为 8–128 个字符。";
+    FieldSignature => "A signature has at most 100 characters on one line.", "个性签名最多 100 个字符，且只能一行。";
+    FieldMobile => "A mobile number has 5 to 20 digits and may contain +, - and spaces.", "手机号为 5–20 位数字，可包含 +、- 和空格。";
+    FieldGender => "Choose one of the offered options.", "请选择给出的选项之一。";
+    FieldMemo => "A note has at most 100 characters on one line.", "附言最多 100 个字符，且只能一行。";
+    FieldGroupName => "A group name has 1 to 32 characters on one line.", "群名称为 1–32 个字符，且只能一行。";
+    FieldDescription => "A description has at most 200 characters, without control characters.", "群简介最多 200 个字符，且不能包含控制字符。";
+    FieldAvatar => "An avatar is an http(s) address or a path on this site.", "头像须为 http(s) 地址或本站路径。";
+    FieldQuery => "The search text is too long or contains control characters.", "搜索内容过长或包含控制字符。";
 }
 
 impl Msg {
     /// The localized sentence for an API error code.
+    /// The rule of an input field, by the `field` an `invalid_field` error names.
+    pub fn for_field(field: Option<&str>) -> Msg {
+        match field.unwrap_or("") {
+            "username" => Msg::FieldUsername,
+            "nickname" => Msg::FieldNickname,
+            "password" | "new_password" | "current_password" => Msg::FieldPassword,
+            "signature" => Msg::FieldSignature,
+            "mobile" => Msg::FieldMobile,
+            "gender" => Msg::FieldGender,
+            "memo" => Msg::FieldMemo,
+            "name" => Msg::FieldGroupName,
+            "description" => Msg::FieldDescription,
+            "avatar" => Msg::FieldAvatar,
+            "query" => Msg::FieldQuery,
+            _ => Msg::ErrInvalidField,
+        }
+    }
+
     pub fn for_error(code: ErrorCode) -> Msg {
         match code {
             ErrorCode::BadRequest => Msg::ErrBadRequest,
@@ -287,6 +326,7 @@ impl Msg {
             ErrorCode::MessageTooLong | ErrorCode::FrameTooLarge => Msg::ErrMessageTooLong,
             ErrorCode::RateLimited => Msg::ErrRateLimited,
             ErrorCode::BadFrame | ErrorCode::UnknownType => Msg::ErrBadRequest,
+            ErrorCode::UnsupportedMediaType => Msg::ErrUnsupported,
             ErrorCode::Internal | ErrorCode::Unknown => Msg::ErrInternal,
         }
     }
@@ -303,18 +343,24 @@ impl I18n {
         msg.text(self.lang.get())
     }
 
-    /// An error as the user should read it. Field errors keep the server's precise sentence
-    /// in English; in Chinese they fall back to the general hint for the code.
+    /// An error as the user should read it: always this interface's own words for the code
+    /// (and, for a field, the rule of that field), never the server's `message`. An error can
+    /// arrive in the page's address (a form posted without JavaScript comes back with it), so
+    /// its text is whatever whoever wrote the link wanted; only the code is believed.
     pub fn error(self, err: &ApiError) -> String {
         let lang = self.lang.get();
-        match (err.code, lang) {
-            (ErrorCode::InvalidField, Lang::En) => err.message.clone(),
-            (ErrorCode::TooManyRequests, _) => match err.retry_after {
-                Some(s) if lang == Lang::Zh => format!("尝试次数过多，请在 {s} 秒后再试。"),
-                Some(s) => format!("Too many attempts. Please try again in {s} seconds."),
-                None => Msg::ErrTooMany.text(lang).to_owned(),
+        match err.code {
+            ErrorCode::InvalidField => Msg::for_field(err.field.as_deref()).text(lang).to_owned(),
+            ErrorCode::TooManyRequests => match err.retry_after {
+                Some(s) if s <= 24 * 3600 && lang == Lang::Zh => {
+                    format!("尝试次数过多，请在 {s} 秒后再试。")
+                }
+                Some(s) if s <= 24 * 3600 => {
+                    format!("Too many attempts. Please try again in {s} seconds.")
+                }
+                _ => Msg::ErrTooMany.text(lang).to_owned(),
             },
-            (code, _) => Msg::for_error(code).text(lang).to_owned(),
+            code => Msg::for_error(code).text(lang).to_owned(),
         }
     }
 

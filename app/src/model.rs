@@ -86,6 +86,25 @@ pub struct UserProfile {
     pub created_at: i64,
 }
 
+/// One signed-in session of the caller, as `user/sessions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Names the session for `user/sessions/revoke`.
+    pub id: String,
+    /// The session making this request.
+    pub current: bool,
+    /// Browser and system, as read from the user agent ("Chrome on Linux"); empty if unknown.
+    pub device: String,
+    pub user_agent: String,
+    /// The address it signed in from.
+    pub ip: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// When it was last used (to within a few minutes), Unix milliseconds.
+    pub last_active_at: i64,
+    pub expires_at: i64,
+}
+
 /// Field limits, checked by the browser before sending and by the server again.
 pub mod limits {
     pub const USERNAME_MIN: usize = 3;

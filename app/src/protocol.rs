@@ -20,6 +20,25 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Most messages in one `synced` or `history` answer.
 pub const PAGE_SIZE: u32 = 200;
 
+/// The WebSocket close codes the relay ends a connection with (docs/API.md lists them).
+pub mod close {
+    /// Too many malformed frames.
+    pub const POLICY: u16 = 1008;
+    /// A frame over twice [`super::MAX_FRAME_BYTES`].
+    pub const TOO_BIG: u16 = 1009;
+    /// The server could not load what the connection needs (`ready`).
+    pub const SERVER_ERROR: u16 = 1011;
+    /// Silent past the idle timeout.
+    pub const IDLE: u16 = 4000;
+    /// Fell behind reading: reconnect and sync.
+    pub const TOO_SLOW: u16 = 4001;
+    /// The session ended (logout, password change, revoked, expired, account suspended):
+    /// do not reconnect; sign in again.
+    pub const SESSION_ENDED: u16 = 4003;
+    /// The user already has the most connections allowed (`WS_MAX_CONNECTIONS_PER_USER`).
+    pub const TOO_MANY_CONNECTIONS: u16 = 4008;
+}
+
 /// A conversation partner: `{"user": "<id>"}` or `{"group": "<id>"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -153,9 +172,15 @@ impl MessageView {
     }
 }
 
-/// Frames the browser sends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Frames the browser sends. [`ClientKind`] names each variant by its `type`, derived from
+/// this enum, so the relay can tell an unknown `type` from a known one with bad fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[strum_discriminants(
+    name(ClientKind),
+    derive(strum::EnumString, strum::EnumIter, strum::IntoStaticStr),
+    strum(serialize_all = "snake_case")
+)]
 pub enum ClientMessage {
     /// Send a message. A resend with the same `client_id` is acknowledged with the same id
     /// and stored once.
@@ -374,9 +399,93 @@ pub enum ServerEvent {
     },
 }
 
+impl ClientKind {
+    /// The kind a frame's `type` names, if it names one.
+    pub fn parse(type_name: &str) -> Option<ClientKind> {
+        type_name.parse().ok()
+    }
+
+    /// The `type` value of frames of this kind.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strum::IntoEnumIterator;
+
+    /// One frame of each kind, for the test below; the match makes a new variant a
+    /// compile error here until it has an example.
+    fn example(kind: ClientKind) -> ClientMessage {
+        let id = || "c".to_owned();
+        let peer = || Peer::User("u".into());
+        match kind {
+            ClientKind::Send => ClientMessage::Send {
+                client_id: id(),
+                to: peer(),
+                content: Content::Text { text: "hi".into() },
+            },
+            ClientKind::Sync => ClientMessage::Sync { after: 0 },
+            ClientKind::History => ClientMessage::History {
+                with: peer(),
+                before: None,
+                limit: None,
+            },
+            ClientKind::Read => ClientMessage::Read {
+                conversation: peer(),
+                up_to: 1,
+            },
+            ClientKind::Typing => ClientMessage::Typing { to: peer() },
+            ClientKind::Ping => ClientMessage::Ping { nonce: None },
+            ClientKind::CallInvite => ClientMessage::CallInvite {
+                call_id: id(),
+                to: peer(),
+                media: CallMedia::Audio,
+            },
+            ClientKind::CallAccept => ClientMessage::CallAccept { call_id: id() },
+            ClientKind::CallDecline => ClientMessage::CallDecline { call_id: id() },
+            ClientKind::CallCancel => ClientMessage::CallCancel { call_id: id() },
+            ClientKind::CallHangup => ClientMessage::CallHangup { call_id: id() },
+            ClientKind::CallOffer => ClientMessage::CallOffer {
+                call_id: id(),
+                sdp: "v=0".into(),
+            },
+            ClientKind::CallAnswer => ClientMessage::CallAnswer {
+                call_id: id(),
+                sdp: "v=0".into(),
+            },
+            ClientKind::CallCandidate => ClientMessage::CallCandidate {
+                call_id: id(),
+                candidate: IceCandidate {
+                    candidate: "candidate:1".into(),
+                    sdp_mid: None,
+                    sdp_m_line_index: None,
+                },
+            },
+        }
+    }
+
+    /// The kind names are exactly the `type` values serde writes and reads, for every
+    /// variant: the relay's "known type" test cannot drift from the protocol.
+    #[test]
+    fn every_frame_kind_is_named_as_on_the_wire() {
+        let mut names = Vec::new();
+        for kind in ClientKind::iter() {
+            let frame = example(kind);
+            assert_eq!(ClientKind::from(&frame), kind);
+            let json = serde_json::to_value(&frame).unwrap();
+            assert_eq!(json["type"], kind.name(), "{kind:?}");
+            assert_eq!(ClientKind::parse(kind.name()), Some(kind));
+            let back: ClientMessage = serde_json::from_value(json).unwrap();
+            assert_eq!(back, frame);
+            names.push(kind.name());
+        }
+        assert!(names.contains(&"call_offer") && names.contains(&"send"));
+        assert_eq!(ClientKind::parse("dance"), None);
+        assert_eq!(ClientKind::parse("Send"), None, "names are exact");
+    }
 
     #[test]
     fn frames_have_the_documented_shape() {

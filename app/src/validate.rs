@@ -26,6 +26,43 @@ pub fn username(raw: &str) -> Result<String, ApiError> {
     Ok(name)
 }
 
+/// Whether `text` holds a control character other than a line break or a tab (NUL, escape
+/// sequences, bidirectional controls are not among these: they are format characters).
+pub fn has_controls_beyond_breaks(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
+
+/// One line of free text: trimmed, at most `max` characters, no control characters at all.
+/// `rule` is the sentence that says so for `field`.
+pub fn line(field: &str, raw: &str, max: usize, rule: &str) -> Result<String, ApiError> {
+    let text = raw.trim();
+    if text.chars().count() > max || text.chars().any(char::is_control) {
+        return Err(ApiError::invalid(field, rule));
+    }
+    Ok(text.to_owned())
+}
+
+/// Text that may span lines: trimmed, at most `max` characters, no control characters but
+/// line breaks and tabs.
+pub fn lines(field: &str, raw: &str, max: usize, rule: &str) -> Result<String, ApiError> {
+    let text = raw.trim();
+    if text.chars().count() > max || has_controls_beyond_breaks(text) {
+        return Err(ApiError::invalid(field, rule));
+    }
+    Ok(text.to_owned())
+}
+
+/// A search query: one line of at most `max` characters (empty is allowed: no results).
+pub fn query(raw: &str, max: usize) -> Result<String, ApiError> {
+    line(
+        "query",
+        raw,
+        max,
+        &format!("A search is one line of at most {max} characters."),
+    )
+}
+
 /// Nicknames are 1–32 characters after trimming, without control characters.
 pub fn nickname(raw: &str) -> Result<String, ApiError> {
     let nick = raw.trim();
@@ -113,6 +150,19 @@ mod tests {
         assert!(nickname(&"好".repeat(33)).is_err());
         assert!(nickname("   ").is_err());
         assert!(nickname("a\nb").is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_text_fields() {
+        assert!(line("memo", "hi\0there", 100, "x").is_err());
+        assert!(line("memo", "two\nlines", 100, "x").is_err());
+        assert_eq!(line("memo", "  ok  ", 100, "x").as_deref(), Ok("ok"));
+        assert!(lines("description", "a\nb\tc", 200, "x").is_ok());
+        assert!(lines("description", "bell\u{7}", 200, "x").is_err());
+        assert!(lines("description", "esc\u{1b}[31m", 200, "x").is_err());
+        assert!(lines("description", "c1\u{85}more", 200, "x").is_err());
+        assert!(query("ab\0", 32).is_err());
+        assert!(query(&"x".repeat(33), 32).is_err());
     }
 
     #[test]

@@ -133,11 +133,27 @@ async fn post(
     cookie: Option<&str>,
     body: Value,
 ) -> Result<(Value, Option<String>), String> {
-    let mut req = client.post(url).json(&body);
-    if let Some(c) = cookie {
-        req = req.header("cookie", format!("qc_session={c}"));
-    }
-    let res = req.send().await.map_err(|e| e.to_string())?;
+    // A server whose password-hashing queue is full answers 503 at once, having done
+    // nothing: the request is simply made again after the wait it names.
+    let mut tries = 0;
+    let res = loop {
+        let mut req = client.post(url).json(&body);
+        if let Some(c) = cookie {
+            req = req.header("cookie", format!("qc_session={c}"));
+        }
+        let res = req.send().await.map_err(|e| e.to_string())?;
+        tries += 1;
+        if res.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE || tries >= 100 {
+            break res;
+        }
+        let wait = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(1);
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+    };
     let status = res.status();
     let cookie = res
         .headers()

@@ -18,14 +18,23 @@ pub const ENV_KEYS: &[&str] = &[
     "LOG_LEVEL",
     "LOGIN_MAX_FAILURES",
     "LOGIN_MAX_FAILURES_PER_IP",
+    "LOGIN_MAX_FAILURES_PER_ACCOUNT",
     "LOGIN_WINDOW_SECS",
+    "REGISTER_MAX_PER_IP",
+    "REGISTER_WINDOW_SECS",
+    "CONTACT_REQUESTS_PER_HOUR",
     "TRUST_PROXY_HEADERS",
+    "TRUSTED_PROXIES",
     "MAX_BODY_BYTES",
     "DB_MAX_CONNECTIONS",
     "GROUP_MAX_MEMBERS",
     "ALLOWED_ORIGINS",
     "WS_SEND_RATE",
     "WS_SEND_BURST",
+    "WS_FRAME_RATE",
+    "WS_FRAME_BURST",
+    "WS_MAX_CONNECTIONS_PER_USER",
+    "WS_SESSION_CHECK_SECS",
     "WS_IDLE_TIMEOUT_SECS",
     "WS_PING_SECS",
     "WS_QUEUE",
@@ -72,13 +81,23 @@ pub struct Config {
     pub session_ttl_secs: u64,
     /// `tracing` filter when `RUST_LOG` is not set, e.g. `info` or `quick_chat=debug`.
     pub log_level: String,
-    /// Failed logins per username within the window before HTTP 429.
+    /// Failed logins per username from one address within the window before HTTP 429.
     pub login_max_failures: u32,
     /// Failed logins per client address within the window before HTTP 429.
     pub login_max_failures_per_ip: u32,
+    /// Failed logins per username from all addresses within the window (addresses the
+    /// account signed in from before are exempt).
+    pub login_max_failures_per_account: u32,
     pub login_window_secs: u64,
+    /// Accounts one address may create within `register_window_secs`.
+    pub register_max_per_ip: u32,
+    pub register_window_secs: u64,
+    /// Friend and join requests a user may send per hour.
+    pub contact_requests_per_hour: u32,
     /// Trust `X-Forwarded-For` for the client address (only behind your own proxy).
     pub trust_proxy_headers: bool,
+    /// Comma-separated addresses or networks (CIDR) of the proxies in front; empty: one.
+    pub trusted_proxies: String,
     /// Largest API request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Database connection pool size.
@@ -90,6 +109,13 @@ pub struct Config {
     /// Messages per second a user may send, sustained, and in a burst.
     pub ws_send_rate: u32,
     pub ws_send_burst: u32,
+    /// Other frames per second a user may send, sustained, and in a burst.
+    pub ws_frame_rate: u32,
+    pub ws_frame_burst: u32,
+    /// Most WebSockets one user may have open at once.
+    pub ws_max_connections_per_user: usize,
+    /// How often open WebSockets' sessions are checked against the database.
+    pub ws_session_check_secs: u64,
     /// A WebSocket silent this long is closed (the browser pings every 25 s).
     pub ws_idle_timeout_secs: u64,
     /// How often the server pings each WebSocket.
@@ -121,14 +147,23 @@ impl Default for Config {
             log_level: "info".into(),
             login_max_failures: 5,
             login_max_failures_per_ip: 20,
+            login_max_failures_per_account: 50,
             login_window_secs: 15 * 60,
+            register_max_per_ip: 10,
+            register_window_secs: 3600,
+            contact_requests_per_hour: 30,
             trust_proxy_headers: false,
+            trusted_proxies: String::new(),
             max_body_bytes: 64 * 1024,
             db_max_connections: 16,
             group_max_members: 500,
             allowed_origins: String::new(),
             ws_send_rate: 20,
             ws_send_burst: 60,
+            ws_frame_rate: 50,
+            ws_frame_burst: 200,
+            ws_max_connections_per_user: 10,
+            ws_session_check_secs: 30,
             ws_idle_timeout_secs: 60,
             ws_ping_secs: 20,
             ws_queue: 256,
@@ -144,14 +179,31 @@ impl Default for Config {
 
 impl Config {
     /// Reads the configuration: `QC_CONFIG` names a TOML file (default `quick-chat.toml`
-    /// if present), then the environment overrides.
+    /// if present), then the environment overrides. A value that cannot be used is an
+    /// error here, not a surprise later.
     pub fn load() -> Result<Self, Box<figment::Error>> {
         let file = std::env::var("QC_CONFIG").unwrap_or_else(|_| "quick-chat.toml".into());
-        Figment::from(Serialized::defaults(Config::default()))
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
             .merge(Env::raw().only(ENV_KEYS))
             .extract()
-            .map_err(Box::new)
+            .map_err(Box::new)?;
+        config
+            .proxies()
+            .map_err(|e| Box::new(figment::Error::from(e)))?;
+        Ok(config)
+    }
+
+    /// `trusted_proxies` parsed: addresses become single-address networks.
+    pub fn proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        split_list(&self.trusted_proxies)
+            .iter()
+            .map(|item| {
+                item.parse::<ipnet::IpNet>()
+                    .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("TRUSTED_PROXIES: {item:?} is not an address or network"))
+            })
+            .collect()
     }
 
     /// The database URL in effect.
@@ -175,6 +227,10 @@ impl Config {
                 .collect(),
             send_rate: self.ws_send_rate,
             send_burst: self.ws_send_burst,
+            frame_rate: self.ws_frame_rate,
+            frame_burst: self.ws_frame_burst,
+            max_connections_per_user: self.ws_max_connections_per_user.max(1),
+            session_check: Duration::from_secs(self.ws_session_check_secs.max(1)),
             idle_timeout: Duration::from_secs(self.ws_idle_timeout_secs.max(1)),
             ping_every: Duration::from_secs(self.ws_ping_secs.max(1)),
             queue: self.ws_queue.max(1),
@@ -187,11 +243,19 @@ impl Config {
         app::ssr::Settings {
             cookie_secure: self.cookie_secure,
             session_ttl: Duration::from_secs(self.session_ttl_secs),
-            login_max_failures_per_user: self.login_max_failures,
-            login_max_failures_per_ip: self.login_max_failures_per_ip,
-            login_window: Duration::from_secs(self.login_window_secs),
+            throttle: app::ssr::throttle::Limits {
+                per_user_and_address: self.login_max_failures,
+                per_address: self.login_max_failures_per_ip,
+                per_account: self.login_max_failures_per_account,
+                window: Duration::from_secs(self.login_window_secs),
+                registrations_per_address: self.register_max_per_ip,
+                registration_window: Duration::from_secs(self.register_window_secs),
+            },
             trust_proxy_headers: self.trust_proxy_headers,
+            // `load` refused a list that does not parse.
+            trusted_proxies: self.proxies().unwrap_or_default(),
             group_max_members: self.group_max_members,
+            contact_requests_per_hour: self.contact_requests_per_hour,
             ice: app::ssr::IceSettings {
                 stun_urls: split_list(&self.stun_urls),
                 turn_urls: split_list(&self.turn_urls),
@@ -228,6 +292,19 @@ mod tests {
                 config.database_url(),
                 "sqlite:///tmp/qc/quick-chat.db?mode=rwc"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn trusted_proxies_must_parse() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1 ,::1");
+            let config = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(config.settings().trusted_proxies.len(), 3);
+            jail.set_env("TRUSTED_PROXIES", "10.0.0.0/8,proxy.local");
+            let err = Config::load().expect_err("a name is not an address");
+            assert!(err.to_string().contains("proxy.local"), "{err}");
             Ok(())
         });
     }

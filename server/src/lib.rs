@@ -4,6 +4,7 @@
 #![recursion_limit = "512"]
 
 pub mod config;
+pub mod edge;
 pub mod relay;
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use tower_http::compression::CompressionLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -73,6 +75,14 @@ pub fn leptos_options() -> LeptosOptions {
     if options.output_name.is_empty() {
         options.output_name = "quick-chat".into();
     }
+    // cargo-leptos writes the content hashes of the site's files beside the server it
+    // builds; a server that finds them serves the hashed names (unless told otherwise).
+    if std::env::var_os("LEPTOS_HASH_FILES").is_none() {
+        options.hash_files = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join(&*options.hash_file)))
+            .is_some_and(|file| file.is_file());
+    }
     options
 }
 
@@ -94,18 +104,33 @@ impl Services {
 /// The whole HTTP surface of one server process.
 pub fn router(services: &Services, options: LeptosOptions, max_body_bytes: usize) -> Router {
     let routes = generate_route_list(App);
+    let origins = Arc::new(services.relay.settings.allowed_origins.clone());
+    let pkg = edge::pkg_service(
+        &options.site_root,
+        &options.site_pkg_dir,
+        options.hash_files,
+    );
+    let pkg_path = format!("/{}", options.site_pkg_dir.trim_matches('/'));
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/ws", get(relay::ws_handler))
         .leptos_routes(&options, routes, {
             let options = options.clone();
             move || shell(options.clone())
         })
         .route("/api/{*rest}", any(unknown_api))
+        .nest_service(&pkg_path, pkg)
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(options)
         .layer(axum::middleware::map_response(api_error_status))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            edge::guard_api(origins.clone(), req, next)
+        }))
+        // Pages, API answers and any file without a precompressed copy; not the WebSocket
+        // upgrade below (a 101 has no body to compress).
+        .layer(CompressionLayer::new())
+        .route("/ws", get(relay::ws_handler))
+        .layer(axum::middleware::from_fn(edge::security_headers))
         .layer(Extension(services.core.clone()))
         .layer(Extension(services.relay.clone()))
         .layer(

@@ -32,6 +32,33 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // `server make-admin <username>`: gives an existing account the administrator role
+    // (it may then suspend accounts, see docs/API.md), and exits.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => {}
+        ["make-admin", username] => {
+            return match app::ssr::accounts::make_admin(&db, username).await {
+                Ok(()) => {
+                    println!("{username} is now an administrator");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("quick-chat: {}", err.message);
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {
+            eprintln!("usage: server [make-admin <username>]");
+            return ExitCode::from(2);
+        }
+    }
     let options = leptos_options();
     let addr = config.bind_addr.unwrap_or(options.site_addr);
     let services = Services::start(&config, db);

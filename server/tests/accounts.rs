@@ -370,7 +370,7 @@ async fn password_change_revokes_other_sessions(server: TestServer) {
 
 async fn repeated_failures_are_throttled(server: TestServer) {
     server.session().register("heidi").await;
-    let limit = server.settings().login_max_failures_per_user;
+    let limit = server.settings().throttle.per_user_and_address;
     for i in 0..limit {
         let answer = server.session().login("heidi", &format!("guess {i}")).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "attempt {i}");
@@ -390,7 +390,7 @@ async fn repeated_failures_are_throttled(server: TestServer) {
         .and_then(|v| v.parse().ok())
         .expect("Retry-After header");
     assert!(
-        retry >= 1 && retry <= server.settings().login_window.as_secs() + 1,
+        retry >= 1 && retry <= server.settings().throttle.window.as_secs() + 1,
         "{retry}"
     );
     assert_eq!(blocked.body["retry_after"], retry);

@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use app::ssr::entity::{chat_record, read_cursor};
+use common::people::{User, befriend, connect, session, text, to_user, user};
 use common::{Backend, TestServer, Ws};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -32,60 +33,6 @@ db_tests!(
     every_way_a_call_attempt_ends,
     ice_servers_mint_turn_credentials,
 );
-
-/// A registered user with a session cookie and their id.
-struct User {
-    name: String,
-    id: String,
-    cookie: String,
-}
-
-async fn user(server: &TestServer, name: &str) -> User {
-    let mut s = server.session();
-    let answer = s.register(name).await;
-    User {
-        name: name.to_owned(),
-        id: answer.body["id"].as_str().unwrap().to_owned(),
-        cookie: s.cookie.unwrap(),
-    }
-}
-
-fn session<'a>(server: &'a TestServer, u: &User) -> common::Session<'a> {
-    let mut s = server.session();
-    s.cookie = Some(u.cookie.clone());
-    s
-}
-
-async fn befriend(server: &TestServer, a: &User, b: &User) {
-    let r = session(server, a)
-        .post(
-            "/api/v1/relation/request",
-            json!({"username": b.name, "memo": ""}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let r = session(server, b)
-        .post("/api/v1/relation/accept", json!({"username": a.name}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-}
-
-async fn connect(server: &TestServer, u: &User) -> Ws {
-    let mut ws = Ws::connect(server, &u.cookie).await;
-    let ready = ws.next().await.expect("ready");
-    assert_eq!(ready["type"], "ready", "the first frame is ready: {ready}");
-    assert_eq!(ready["version"], 1);
-    assert_eq!(ready["me"]["id"], u.id.as_str());
-    ws
-}
-
-fn text(client_id: &str, to: Value, text: &str) -> Value {
-    json!({"type": "send", "client_id": client_id, "to": to, "content": {"kind": "text", "text": text}})
-}
-
-fn to_user(u: &User) -> Value {
-    json!({"user": u.id})
-}
 
 /// The ids of the messages of a `synced` page, in order.
 fn message_ids(synced: &Value) -> Vec<i64> {
@@ -614,10 +561,20 @@ async fn receipts_typing_and_presence(server: TestServer) {
         a.id.as_str(),
         "the reader's other session"
     );
-    // A read cursor never moves past the conversation's newest message.
-    wb.send(json!({"type": "read", "conversation": to_user(&a), "up_to": id + 1000}))
+    // A read cursor never moves past the conversation's newest message (and a `read` that
+    // moves nothing tells nobody).
+    wb.send(json!({"type": "read", "conversation": to_user(&a), "up_to": id}))
         .await;
-    assert_eq!(wa.next_of("receipt").await["up_to"], id);
+    wa.send(text("rr2", to_user(&b), "and me")).await;
+    let id2 = wa.next_of("ack").await["id"].as_i64().unwrap();
+    wb.next_of("message").await;
+    wb.send(json!({"type": "read", "conversation": to_user(&a), "up_to": id2 + 1000}))
+        .await;
+    assert_eq!(
+        wa.next_of("receipt").await["up_to"],
+        id2,
+        "clamped, and no receipt for the repeated read before it"
+    );
 
     wb.close().await;
     wb2.close().await;

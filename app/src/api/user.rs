@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::{GetUrl, Json, PostUrl};
 
 use crate::error::ApiError;
-use crate::model::UserProfile;
+use crate::model::{SessionInfo, UserProfile};
 
 #[cfg(feature = "ssr")]
 mod ssr {
@@ -17,14 +17,25 @@ mod ssr {
     use crate::error::ApiError;
     use crate::model::UserProfile;
 
-    /// Logs in and sets the session cookie.
-    pub async fn login(username: &str, password: &str) -> Result<UserProfile, ApiError> {
+    /// Who is asking, as far as the request tells: their address and browser.
+    pub fn client() -> Result<accounts::Client, ApiError> {
         let core = core()?;
         let parts = leptos::prelude::use_context::<http::request::Parts>()
             .ok_or_else(|| ApiError::internal("request parts missing"))?;
-        let ip = auth::client_ip(&parts, core.settings.trust_proxy_headers);
-        let ua = auth::user_agent(&parts);
-        let (user, token) = accounts::login(&core, username, password, &ip, &ua).await?;
+        Ok(accounts::Client {
+            ip: auth::client_ip(
+                &parts,
+                core.settings.trust_proxy_headers,
+                &core.settings.trusted_proxies,
+            ),
+            user_agent: auth::user_agent(&parts),
+        })
+    }
+
+    /// Logs in and sets the session cookie.
+    pub async fn login(username: &str, password: &str) -> Result<UserProfile, ApiError> {
+        let core = core()?;
+        let (user, token) = accounts::login(&core, username, password, &client()?).await?;
         auth::set_cookie(&auth::session_cookie(&token, &core));
         Ok(accounts::profile(&user))
     }
@@ -36,8 +47,10 @@ mod ssr {
         password: &str,
     ) -> Result<UserProfile, ApiError> {
         let core = core()?;
-        accounts::register(&core, username, nickname, password).await?;
-        login(username, password).await
+        let (user, token) =
+            accounts::register(&core, username, nickname, password, &client()?).await?;
+        auth::set_cookie(&auth::session_cookie(&token, &core));
+        Ok(accounts::profile(&user))
     }
 
     /// For a plain form post (no JavaScript), send the browser on to `to`.
@@ -95,7 +108,7 @@ pub async fn login_form(username: String, password: String) -> Result<UserProfil
 pub async fn logout() -> Result<(), ApiError> {
     let core = ssr::core()?;
     match ssr::current_user().await {
-        Ok(me) => ssr::accounts::close_session(&core, &me.session_id).await?,
+        Ok(me) => ssr::accounts::close_session(&core, &me).await?,
         Err(e) if e.code == crate::error::ErrorCode::Unauthorized => {}
         Err(e) => return Err(e),
     }
@@ -151,4 +164,47 @@ pub async fn change_password(
     let core = ssr::core()?;
     let me = ssr::current_user().await?;
     ssr::accounts::change_password(&core, &me, &current_password, &new_password).await
+}
+
+/// `POST /api/v1/user/sessions`: the caller's signed-in sessions (devices), this one first.
+#[server(prefix = "/api/v1", endpoint = "user/sessions", input = Json, output = Json)]
+pub async fn list_sessions() -> Result<Vec<SessionInfo>, ApiError> {
+    let core = ssr::core()?;
+    let me = ssr::current_user().await?;
+    ssr::accounts::list_sessions(&core, &me).await
+}
+
+/// `POST /api/v1/user/sessions/revoke` `{"id"}`: signs one of the caller's sessions out
+/// (its open connections close at once).
+#[server(prefix = "/api/v1", endpoint = "user/sessions/revoke", input = Json, output = Json)]
+pub async fn revoke_session(id: String) -> Result<(), ApiError> {
+    let core = ssr::core()?;
+    let me = ssr::current_user().await?;
+    ssr::accounts::revoke_session(&core, &me, &id).await
+}
+
+/// `POST /api/v1/user/sessions/revoke_others`: signs out every session of the caller but
+/// this one; answers how many ended.
+#[server(prefix = "/api/v1", endpoint = "user/sessions/revoke_others", input = Json, output = Json)]
+pub async fn revoke_other_sessions() -> Result<u64, ApiError> {
+    let core = ssr::core()?;
+    let me = ssr::current_user().await?;
+    ssr::accounts::revoke_other_sessions(&core, &me).await
+}
+
+/// `POST /api/v1/admin/ban` `{"username"}`: suspends an account and ends all its sessions
+/// (administrators only).
+#[server(prefix = "/api/v1", endpoint = "admin/ban", input = Json, output = Json)]
+pub async fn ban_user(username: String) -> Result<(), ApiError> {
+    let core = ssr::core()?;
+    let me = ssr::current_user().await?;
+    ssr::accounts::set_banned(&core, &me, &username, true).await
+}
+
+/// `POST /api/v1/admin/unban` `{"username"}`: restores a suspended account.
+#[server(prefix = "/api/v1", endpoint = "admin/unban", input = Json, output = Json)]
+pub async fn unban_user(username: String) -> Result<(), ApiError> {
+    let core = ssr::core()?;
+    let me = ssr::current_user().await?;
+    ssr::accounts::set_banned(&core, &me, &username, false).await
 }

@@ -26,6 +26,8 @@ pub struct CurrentUser {
     pub user: user_base::Model,
     /// The id (token hash) of the session that authenticated this request.
     pub session_id: String,
+    /// When that session expires (Unix milliseconds).
+    pub session_expires_at: i64,
 }
 
 impl CurrentUser {
@@ -118,6 +120,10 @@ pub fn token_hash(token: &str) -> String {
 
 type HashJob = Box<dyn FnOnce() + Send>;
 
+/// Hash jobs that may wait for a thread; beyond them a request is refused at once (503)
+/// instead of queueing for ever longer: about a second of work on two cores.
+const HASH_QUEUE: usize = 64;
+
 /// A few threads of its own do every argon2 computation. Each takes 19 MiB and a core for
 /// tens of milliseconds: on tokio's blocking pool a burst of logins spread over hundreds of
 /// threads, and the allocator kept each thread's 19 MiB (gigabytes were seen under load).
@@ -127,7 +133,7 @@ static HASHERS: std::sync::LazyLock<Option<std::sync::mpsc::SyncSender<HashJob>>
         let threads = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .clamp(1, 4);
-        let (tx, rx) = std::sync::mpsc::sync_channel::<HashJob>(1024);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<HashJob>(HASH_QUEUE);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         for i in 0..threads {
             let rx = rx.clone();
@@ -152,7 +158,19 @@ static HASHERS: std::sync::LazyLock<Option<std::sync::mpsc::SyncSender<HashJob>>
         Some(tx)
     });
 
-/// Runs an argon2 computation on the hashing threads and waits for it.
+/// The answer when every hashing thread is busy and the queue is full.
+pub fn hashers_busy() -> ApiError {
+    ApiError {
+        retry_after: Some(1),
+        ..ApiError::new(
+            crate::error::ErrorCode::Unavailable,
+            "The server is busy. Please try again in a moment.",
+        )
+    }
+}
+
+/// Runs an argon2 computation on the hashing threads and waits for it; refuses at once
+/// when the queue is full.
 async fn hashing<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -162,13 +180,14 @@ async fn hashing<T: Send + 'static>(
     });
     let sender = HASHERS
         .as_ref()
-        .ok_or_else(|| ApiError::internal("no hashing threads"))?
-        .clone();
-    // The queue is bounded; waiting for room happens off the async threads.
-    tokio::task::spawn_blocking(move || sender.send(job))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        .ok_or_else(|| ApiError::internal("no hashing threads"))?;
+    match sender.try_send(job) {
+        Ok(()) => {}
+        Err(std::sync::mpsc::TrySendError::Full(_)) => return Err(hashers_busy()),
+        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+            return Err(ApiError::internal("the hashing threads have stopped"));
+        }
+    }
     answer.await.map_err(ApiError::internal)
 }
 
@@ -199,8 +218,7 @@ pub async fn verify_password(password: String, stored: Option<String>) -> Result
             .verify_password(password.as_bytes(), &parsed)
             .is_ok())
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
 }
 
 fn dummy_hash() -> Result<&'static str, ApiError> {
@@ -216,22 +234,38 @@ fn dummy_hash() -> Result<&'static str, ApiError> {
     Ok(DUMMY.get_or_init(|| hash))
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when the
-/// operator said a trusted proxy sits in front.
-pub fn client_ip(parts: &Parts, trust_proxy_headers: bool) -> String {
-    if trust_proxy_headers
-        && let Some(forwarded) = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-    {
-        return forwarded.trim().to_owned();
-    }
-    parts
+/// The client's address: the socket peer, or, when the operator said proxies sit in front
+/// (`trust_proxy_headers`), the right-most `X-Forwarded-For` entry that is not one of them.
+/// Entries further left were written by the client itself and prove nothing. With no list
+/// of proxies, exactly one is assumed: the last entry is the address it saw. A request that
+/// did not come through a listed proxy keeps its peer address.
+pub fn client_ip(parts: &Parts, trust_proxy_headers: bool, proxies: &[ipnet::IpNet]) -> String {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip().to_string())
+        .map(|ci| ci.0.ip());
+    let from_proxy =
+        peer.is_some_and(|p| proxies.is_empty() || proxies.iter().any(|n| n.contains(&p)));
+    if trust_proxy_headers && from_proxy {
+        let hops: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        for hop in hops.iter().rev() {
+            let Ok(ip) = hop.parse::<std::net::IpAddr>() else {
+                // Not an address: whatever wrote it cannot be trusted; stop here.
+                break;
+            };
+            if !proxies.iter().any(|n| n.contains(&ip)) {
+                return ip.to_string();
+            }
+        }
+    }
+    peer.map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
@@ -263,6 +297,42 @@ mod tests {
             Some("tok")
         );
         assert_eq!(cookie_value(&headers, "missing"), None);
+    }
+
+    fn forwarded(peer: &str, xff: &[&str]) -> Parts {
+        let mut req = http::Request::builder();
+        for v in xff {
+            req = req.header("x-forwarded-for", *v);
+        }
+        let (mut parts, ()) = req.body(()).unwrap().into_parts();
+        let addr: SocketAddr = format!("{peer}:1234").parse().unwrap();
+        parts.extensions.insert(ConnectInfo(addr));
+        parts
+    }
+
+    #[test]
+    fn the_client_address_is_the_right_most_untrusted_hop() {
+        let nets = |list: &[&str]| -> Vec<ipnet::IpNet> {
+            list.iter().map(|n| n.parse().unwrap()).collect()
+        };
+        // Without trust, the header is ignored.
+        let p = forwarded("10.0.0.9", &["6.6.6.6"]);
+        assert_eq!(client_ip(&p, false, &[]), "10.0.0.9");
+        // One proxy: the entry it appended, not the client's own claims further left.
+        let p = forwarded("10.0.0.9", &["6.6.6.6, 1.2.3.4"]);
+        assert_eq!(client_ip(&p, true, &[]), "1.2.3.4");
+        let p = forwarded("10.0.0.9", &["6.6.6.6", "1.2.3.4"]);
+        assert_eq!(client_ip(&p, true, &[]), "1.2.3.4", "several header lines");
+        // A chain of listed proxies is skipped from the right.
+        let proxies = nets(&["10.0.0.0/8", "192.168.1.1/32"]);
+        let p = forwarded("10.0.0.9", &["6.6.6.6, 1.2.3.4, 192.168.1.1"]);
+        assert_eq!(client_ip(&p, true, &proxies), "1.2.3.4");
+        // A request that did not come through a listed proxy keeps its peer address.
+        let p = forwarded("5.5.5.5", &["1.2.3.4"]);
+        assert_eq!(client_ip(&p, true, &proxies), "5.5.5.5");
+        // Garbage stops the walk.
+        let p = forwarded("10.0.0.9", &["1.2.3.4, <script>"]);
+        assert_eq!(client_ip(&p, true, &[]), "10.0.0.9");
     }
 
     #[test]

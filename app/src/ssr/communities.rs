@@ -66,41 +66,40 @@ pub fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
 
 /// A group's name: 1–32 characters, one line.
 fn name(raw: &str) -> Result<String, ApiError> {
-    let name = raw.trim();
-    let len = name.chars().count();
-    if len == 0 || len > GROUP_NAME_MAX || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "name",
-            format!("A group name has 1 to {GROUP_NAME_MAX} characters."),
-        ));
+    let rule = format!("A group name is one line of 1 to {GROUP_NAME_MAX} characters.");
+    let name = crate::validate::line("name", raw, GROUP_NAME_MAX, &rule)?;
+    if name.is_empty() {
+        return Err(ApiError::invalid("name", rule));
     }
-    Ok(name.to_owned())
+    Ok(name)
 }
 
 fn description(raw: &str) -> Result<String, ApiError> {
-    let text = raw.trim();
-    if text.chars().count() > GROUP_DESCRIPTION_MAX {
-        return Err(ApiError::invalid(
-            "description",
-            format!("A description has at most {GROUP_DESCRIPTION_MAX} characters."),
-        ));
-    }
-    Ok(text.to_owned())
+    crate::validate::lines(
+        "description",
+        raw,
+        GROUP_DESCRIPTION_MAX,
+        &format!(
+            "A description has at most {GROUP_DESCRIPTION_MAX} characters and no control characters."
+        ),
+    )
 }
 
-/// An avatar: empty, or an http(s) or site-relative URL without spaces.
+/// An avatar: empty, an http(s) URL, or a path on this site (`/…`, but not `//…` or `/\…`,
+/// which browsers read as another host), without spaces, quotes or control characters.
 pub fn avatar(raw: &str) -> Result<String, ApiError> {
     let url = raw.trim();
+    let site_path = url.starts_with('/') && !url.starts_with("//") && !url.starts_with("/\\");
     let ok = url.is_empty()
-        || ((url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/'))
+        || ((url.starts_with("https://") || url.starts_with("http://") || site_path)
             && url.len() <= AVATAR_URL_MAX
-            && !url
-                .chars()
-                .any(|c| c.is_whitespace() || c == '"' || c == '<' || c == '>'));
+            && !url.chars().any(|c| {
+                c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>' | '\\')
+            }));
     if !ok {
         return Err(ApiError::invalid(
             "avatar",
-            "An avatar is an http(s) address or empty.",
+            "An avatar is an http(s) address, a path on this site, or empty.",
         ));
     }
     Ok(url.to_owned())
@@ -236,15 +235,10 @@ pub async fn search(
     me: &CurrentUser,
     query: &str,
 ) -> Result<Vec<Community>, ApiError> {
-    let query = query.trim();
+    let query = crate::validate::query(query, GROUP_NAME_MAX.max(36))?;
+    let query = query.as_str();
     if query.is_empty() {
         return Ok(Vec::new());
-    }
-    if query.chars().count() > GROUP_NAME_MAX.max(36) {
-        return Err(ApiError::invalid(
-            "query",
-            "Search for a group id or at most 36 characters of a name.",
-        ));
     }
     let groups = if let Ok(id) = Uuid::parse_str(query) {
         live(&core.db, id)
@@ -284,6 +278,7 @@ pub async fn join(
 ) -> Result<Membership, ApiError> {
     let memo = memo(memo_text)?;
     let id = parse_id(id)?;
+    core.contact_request_allowed(me.id())?;
     let txn = write_txn(&core.db).await?;
     let group = lock(&txn, id).await?;
     let mine = row(&txn, me.id(), id, role_type::GROUP).await?;
@@ -299,6 +294,14 @@ pub async fn join(
     }
     if member_count(&txn, id).await? >= core.settings.group_max_members {
         return Err(group_full());
+    }
+    // The same request again: nothing changes, and the owner is not told twice.
+    if mine
+        .as_ref()
+        .is_some_and(|r| r.relation_type == relation_type::REQUESTED && r.memo == memo)
+    {
+        txn.commit().await?;
+        return Ok(Membership::Requested);
     }
     put_row(
         &txn,
@@ -610,4 +613,26 @@ pub async fn members(core: &AppCore, me: &CurrentUser, id: &str) -> Result<Vec<M
         .collect();
     members.sort_by_key(|m| !m.is_owner);
     Ok(members)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::avatar;
+
+    #[test]
+    fn avatars_are_http_or_paths_on_this_site() {
+        assert!(avatar("").is_ok());
+        assert!(avatar("https://example.org/a.png").is_ok());
+        assert!(avatar("/favicon.svg").is_ok());
+        for bad in [
+            "//evil.example/x.png",
+            "/\\evil.example/x.png",
+            "javascript:alert(1)",
+            "/a\0b.png",
+            "/a b.png",
+            "https://x/\"onerror=",
+        ] {
+            assert!(avatar(bad).is_err(), "{bad:?}");
+        }
+    }
 }

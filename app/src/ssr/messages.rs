@@ -469,14 +469,22 @@ pub async fn history_page(
 }
 
 /// Moves `me`'s read cursor in a conversation forward to `up_to` (never back), clamped to the
-/// conversation's newest message. Answers the cursor now in effect.
+/// conversation's newest message. Answers the new cursor, or `None` when it did not move:
+/// then nothing was written (a client repeating a `read` costs one indexed read).
 pub async fn mark_read(
     db: &DatabaseConnection,
     me: Uuid,
     target: Target,
     up_to: i64,
-) -> Result<i64, ApiError> {
+) -> Result<Option<i64>, ApiError> {
     let key = conversation_key(me, target);
+    let current = read_cursor::Entity::find_by_id((me, key.clone()))
+        .one(db)
+        .await?;
+    let at = current.as_ref().map_or(0, |c| c.last_read_id);
+    if up_to <= at {
+        return Ok(None);
+    }
     let newest: Option<Option<i64>> = chat_record::Entity::find()
         .select_only()
         .column_as(chat_record::Column::Id.max(), "max_id")
@@ -485,23 +493,38 @@ pub async fn mark_read(
         .one(db)
         .await?;
     let up_to = Ord::min(up_to, newest.flatten().unwrap_or(0));
+    if up_to <= at {
+        return Ok(None);
+    }
     let now = super::now_ms();
+    if current.is_some() {
+        // Only ever forward, also against a concurrent `read` from another tab.
+        let moved = read_cursor::Entity::update_many()
+            .col_expr(read_cursor::Column::LastReadId, Expr::value(up_to))
+            .col_expr(read_cursor::Column::UpdatedAt, Expr::value(now))
+            .filter(read_cursor::Column::UserId.eq(me))
+            .filter(read_cursor::Column::Conversation.eq(key.as_str()))
+            .filter(Expr::col(read_cursor::Column::LastReadId).lt(up_to))
+            .exec(db)
+            .await?;
+        return Ok((moved.rows_affected > 0).then_some(up_to));
+    }
+    // The first read in a group: the row is created, unless another tab just did.
     let txn = write_txn(db).await?;
-    let current = read_cursor::Entity::find_by_id((me, key.clone()))
+    let existing = read_cursor::Entity::find_by_id((me, key.clone()))
         .one(&txn)
         .await?;
-    let cursor = match current {
-        Some(row) if row.last_read_id >= up_to => row.last_read_id,
+    let moved = match existing {
+        Some(row) if row.last_read_id >= up_to => None,
         Some(_) => {
             read_cursor::Entity::update_many()
                 .col_expr(read_cursor::Column::LastReadId, Expr::value(up_to))
                 .col_expr(read_cursor::Column::UpdatedAt, Expr::value(now))
                 .filter(read_cursor::Column::UserId.eq(me))
                 .filter(read_cursor::Column::Conversation.eq(key.as_str()))
-                .filter(Expr::col(read_cursor::Column::LastReadId).lt(up_to))
                 .exec(&txn)
                 .await?;
-            up_to
+            Some(up_to)
         }
         None => {
             read_cursor::Entity::insert(read_cursor::ActiveModel {
@@ -512,11 +535,26 @@ pub async fn mark_read(
             })
             .exec_without_returning(&txn)
             .await?;
-            up_to
+            Some(up_to)
         }
     };
     txn.commit().await?;
-    Ok(cursor)
+    Ok(moved)
+}
+
+/// When each of `users` was last online (`None` if never recorded).
+pub async fn last_seen_of(
+    db: &impl ConnectionTrait,
+    users: &[Uuid],
+) -> Result<Vec<(Uuid, Option<i64>)>, ApiError> {
+    Ok(user_base::Entity::find()
+        .select_only()
+        .column(user_base::Column::Id)
+        .column(user_base::Column::LastSeenAt)
+        .filter(user_base::Column::Id.is_in(users.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?)
 }
 
 /// The caller's conversations, newest activity first: every direct conversation with

@@ -8,6 +8,8 @@ pub mod calls;
 pub mod communities;
 pub mod entity;
 pub mod messages;
+pub mod permissions;
+pub mod rate;
 pub mod relations;
 pub mod throttle;
 
@@ -25,15 +27,17 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// How long a login lasts.
     pub session_ttl: Duration,
-    /// Failed logins allowed per username within `login_window` before HTTP 429.
-    pub login_max_failures_per_user: u32,
-    /// Failed logins allowed per client address within `login_window` before HTTP 429.
-    pub login_max_failures_per_ip: u32,
-    pub login_window: Duration,
+    /// The allowances of logins, registrations and password checks.
+    pub throttle: throttle::Limits,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_proxy_headers: bool,
+    /// The proxies in front of the server; empty: exactly one, which appends the client's
+    /// address as the last `X-Forwarded-For` entry.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Most members a group may have, its owner included.
     pub group_max_members: u64,
+    /// Friend and join requests a user may send per hour (and at once).
+    pub contact_requests_per_hour: u32,
     /// STUN and TURN servers for calls.
     pub ice: IceSettings,
 }
@@ -53,11 +57,11 @@ impl Default for Settings {
         Self {
             cookie_secure: false,
             session_ttl: Duration::from_secs(30 * 24 * 3600),
-            login_max_failures_per_user: 5,
-            login_max_failures_per_ip: 20,
-            login_window: Duration::from_secs(15 * 60),
+            throttle: throttle::Limits::default(),
             trust_proxy_headers: false,
+            trusted_proxies: Vec::new(),
             group_max_members: 500,
+            contact_requests_per_hour: 30,
             ice: IceSettings {
                 turn_ttl: Duration::from_secs(24 * 3600),
                 ..IceSettings::default()
@@ -79,43 +83,121 @@ pub struct RelationEvent {
     pub community_id: Option<uuid::Uuid>,
 }
 
-/// Everything a request handler shares: the database, the settings, the login throttle, and
-/// the channel on which relation changes are announced. The server puts one `Arc<AppCore>`
-/// into every request's extensions.
+/// Which sessions of a user ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndedSessions {
+    /// This one (logout, revoked from the session list).
+    One(String),
+    /// All but this one (password change, "sign out everywhere else").
+    AllBut(String),
+    /// All of them (account suspended).
+    All,
+}
+
+impl EndedSessions {
+    /// Whether the session `id` is among them.
+    pub fn includes(&self, id: &str) -> bool {
+        match self {
+            EndedSessions::One(one) => one == id,
+            EndedSessions::AllBut(kept) => kept != id,
+            EndedSessions::All => true,
+        }
+    }
+}
+
+/// Sessions ended on the server, announced after the change is committed: the relay closes
+/// their open sockets at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionsEnded {
+    pub user: uuid::Uuid,
+    pub which: EndedSessions,
+}
+
+/// Everything a request handler shares: the database, the settings, the throttles, the
+/// permission cache, and the channels on which relation changes and ended sessions are
+/// announced. The server puts one `Arc<AppCore>` into every request's extensions.
 pub struct AppCore {
     pub db: DatabaseConnection,
     pub settings: Settings,
-    pub throttle: throttle::LoginThrottle,
+    pub throttle: throttle::Throttle,
     pub events: tokio::sync::broadcast::Sender<Vec<RelationEvent>>,
-    /// Moves on every announced change, before the request that made it answers: caches
-    /// of who may message whom compare against it and so never serve a stale answer.
-    pub relations_version: std::sync::atomic::AtomicU64,
+    /// Who may message whom, cached; [`AppCore::announce`] keeps it true.
+    pub permissions: permissions::Permissions,
+    pub sessions_ended: tokio::sync::broadcast::Sender<SessionsEnded>,
+    /// Friend and join requests per user.
+    pub contact_requests: rate::Buckets<uuid::Uuid>,
 }
 
 impl AppCore {
     pub fn new(db: DatabaseConnection, settings: Settings) -> Arc<Self> {
-        let throttle = throttle::LoginThrottle::new(
-            settings.login_max_failures_per_user,
-            settings.login_max_failures_per_ip,
-            settings.login_window,
-        );
+        let throttle = throttle::Throttle::new(settings.throttle.clone());
         let (events, _) = tokio::sync::broadcast::channel(1024);
+        let (sessions_ended, _) = tokio::sync::broadcast::channel(1024);
+        let per_hour = f64::from(settings.contact_requests_per_hour.max(1));
+        let contact_requests = rate::Buckets::new(per_hour / 3600.0, (per_hour / 3.0).max(1.0));
         Arc::new(Self {
             db,
             settings,
             throttle,
             events,
-            relations_version: std::sync::atomic::AtomicU64::new(0),
+            permissions: permissions::Permissions::default(),
+            sessions_ended,
+            contact_requests,
         })
     }
 
-    /// Announces committed relation changes (nobody listening is fine).
+    /// Announces committed relation changes (nobody listening is fine). The permission
+    /// cache forgets what they touch before this returns.
     pub fn announce(&self, events: Vec<RelationEvent>) {
-        self.relations_version
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.permissions.forget(&events);
         if !events.is_empty() {
             let _ = self.events.send(events);
         }
+    }
+
+    /// Announces committed session endings (the relay closes their sockets).
+    pub fn sessions_ended(&self, user: uuid::Uuid, which: EndedSessions) {
+        let _ = self.sessions_ended.send(SessionsEnded { user, which });
+    }
+
+    /// Takes one of `user`'s contact requests (friend or join), or says when to try again.
+    pub fn contact_request_allowed(&self, user: uuid::Uuid) -> Result<(), ApiError> {
+        self.contact_requests.take(&user).map_err(|wait| ApiError {
+            message: "You have sent many requests. Please wait before sending more.".into(),
+            ..ApiError::too_many(wait.as_secs() + 1)
+        })
+    }
+}
+
+/// The Content-Security-Policy of a page whose inline scripts carry `nonce`: scripts only
+/// from this site or with the nonce, WebAssembly compiled, no inline styles, no plugins, no
+/// framing, forms and connections only to this site. `reload` adds cargo-leptos's
+/// live-reload socket during `cargo leptos watch`.
+pub fn content_security_policy(nonce: &str, reload: Option<&str>) -> String {
+    let reload = reload.map(|r| format!(" {r}")).unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data: blob: https:; media-src 'self' blob:; \
+         connect-src 'self'{reload}; font-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// Sets the page's Content-Security-Policy header with the nonce leptos_axum generated for
+/// this response (its hydration and resource scripts carry it).
+pub fn set_page_policy(options: &leptos::prelude::LeptosOptions) {
+    let Some(nonce) = leptos::nonce::use_nonce() else {
+        return;
+    };
+    let reload = std::env::var("LEPTOS_WATCH")
+        .is_ok()
+        .then(|| format!("ws://{}:{}", options.site_addr.ip(), options.reload_port));
+    let policy = content_security_policy(&nonce, reload.as_deref());
+    if let (Some(res), Ok(value)) = (
+        leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
+        http::HeaderValue::from_str(&policy),
+    ) {
+        res.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }
 }
 
@@ -160,5 +242,18 @@ impl axum::response::IntoResponse for ApiError {
             res.headers_mut().insert(http::header::RETRY_AFTER, value);
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_policy_allows_what_the_app_needs_and_nothing_inline() {
+        let csp = super::content_security_policy("abc", None);
+        assert!(csp.contains("script-src 'self' 'nonce-abc' 'wasm-unsafe-eval'"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert!(!csp.contains("unsafe-inline"));
+        let dev = super::content_security_policy("abc", Some("ws://127.0.0.1:3001"));
+        assert!(dev.contains("connect-src 'self' ws://127.0.0.1:3001;"));
     }
 }

@@ -155,14 +155,12 @@ pub async fn delete_row(
 
 /// A request note: trimmed, one line, at most 100 characters.
 pub fn memo(raw: &str) -> Result<String, ApiError> {
-    let memo = raw.trim();
-    if memo.chars().count() > MEMO_MAX || memo.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "memo",
-            format!("A note is one line of at most {MEMO_MAX} characters."),
-        ));
-    }
-    Ok(memo.to_owned())
+    crate::validate::line(
+        "memo",
+        raw,
+        MEMO_MAX,
+        &format!("A note is one line of at most {MEMO_MAX} characters."),
+    )
 }
 
 /// How `me` stands with `other`, from both rows.
@@ -188,15 +186,10 @@ pub async fn search(
     me: &CurrentUser,
     query: &str,
 ) -> Result<Vec<UserCard>, ApiError> {
-    let query = query.trim().to_ascii_lowercase();
+    let query =
+        crate::validate::query(query, crate::model::limits::USERNAME_MAX)?.to_ascii_lowercase();
     if query.is_empty() {
         return Ok(Vec::new());
-    }
-    if query.chars().count() > crate::model::limits::USERNAME_MAX {
-        return Err(ApiError::invalid(
-            "query",
-            "Search for at most 32 characters.",
-        ));
     }
     // Escape LIKE wildcards: usernames may contain `_`.
     let pattern = format!(
@@ -276,6 +269,7 @@ pub async fn request(
             "You cannot add yourself as a friend.",
         ));
     }
+    core.contact_request_allowed(me.id())?;
     let txn = write_txn(&core.db).await?;
     lock_users(&txn, &[me.id(), target.id]).await?;
     let mine = row(&txn, me.id(), target.id, role_type::FRIEND).await?;
@@ -310,6 +304,11 @@ pub async fn request(
             )
             .await?;
             Standing::Friend
+        }
+        // The same request again: nothing changes, and the target is not told twice.
+        Standing::Requested if mine.as_ref().is_some_and(|r| r.memo == memo) => {
+            txn.commit().await?;
+            return Ok(Standing::Requested);
         }
         _ => {
             put_row(

@@ -2,22 +2,19 @@
 //! reader loop below that answers each client frame. Nothing here panics on input: a bad
 //! frame gets an `error` frame and the connection goes on, until too many bad frames close
 //! it with a policy code.
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::error::{ApiError, ErrorCode};
 use app::protocol::{
-    CallMedia, ClientMessage, Content, MAX_FRAME_BYTES, MAX_TEXT_CHARS, Me, PAGE_SIZE, Peer,
-    Presence, ServerEvent, VERSION,
+    CallMedia, ClientKind, ClientMessage, Content, MAX_FRAME_BYTES, MAX_TEXT_CHARS, Me, PAGE_SIZE,
+    Peer, Presence, ServerEvent, VERSION, close,
 };
 use app::ssr::auth::CurrentUser;
-use app::ssr::entity::user_base;
 use app::ssr::messages::{self, NewMessage, Target};
 use app::ssr::now_ms;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -26,42 +23,60 @@ use super::hub::{Connection, Frame};
 use super::store::Job;
 use super::{Relay, frame};
 
-/// Close code for too many malformed frames.
-const CLOSE_POLICY: u16 = 1008;
-/// Close code for a connection silent past the idle timeout.
-const CLOSE_IDLE: u16 = 4000;
 /// Malformed frames tolerated per connection before it is closed.
 const MAX_STRIKES: u32 = 20;
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
-/// Typing notices forwarded per conversation at most this often.
-const TYPING_EVERY: Duration = Duration::from_secs(2);
 
 /// Serves one upgraded socket until either side closes it.
 pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
     let (sink, stream) = socket.split();
     let me = user.id();
-    let (conn, queue) = relay.hub.connection(me, relay.settings.queue);
+    let (conn, queue) = relay
+        .hub
+        .connection(me, &user.session_id, relay.settings.queue);
+    // Registered before `ready` is read: a message committed from now on reaches this
+    // connection's queue, and `ready` holds everything committed before, so nothing can fall
+    // between the two. The writer starts with `ready` and only then sends what queued up
+    // meanwhile, so `ready` stays the first frame.
+    let registered = relay
+        .hub
+        .register(conn.clone(), relay.settings.max_connections_per_user);
+    // The big futures are boxed so that an idle connection's task holds only what it
+    // needs while waiting (this keeps each idle connection a few KB smaller).
+    let opening = match registered {
+        None => {
+            conn.close(
+                close::TOO_MANY_CONNECTIONS,
+                "too many connections: close another tab",
+            );
+            None
+        }
+        Some(_) => match Box::pin(ready(&relay, &user)).await {
+            Ok(Some(event)) => Some(frame(&event)),
+            Ok(None) => {
+                conn.close(close::SESSION_ENDED, "the session has ended: sign in again");
+                None
+            }
+            Err(err) => {
+                conn.close(close::SERVER_ERROR, "could not load the session");
+                Some(error_frame(&err, None))
+            }
+        },
+    };
     let writer = tokio::spawn(write_loop(
         sink,
+        opening,
         queue,
         conn.clone(),
         relay.settings.ping_every,
     ));
-
-    // `ready` is queued before the connection can receive anything else.
-    // The big futures are boxed so that an idle connection's task holds only what it
-    // needs while waiting (this keeps each idle connection a few KB smaller).
-    match Box::pin(ready(&relay, &user)).await {
-        Ok(event) => {
-            conn.push(frame(&event));
-        }
-        Err(err) => {
-            conn.push(error_frame(&err, None));
-            conn.close(1011, "could not load the session");
-        }
+    if registered.is_none() {
+        let _ = writer.await;
+        linger(stream).await;
+        return;
     }
-    if relay.hub.register(conn.clone()) {
+    if registered == Some(true) {
         Box::pin(announce_presence(&relay, me, true, None)).await;
     }
     // A call ringing for this user rings on this new tab too.
@@ -109,26 +124,40 @@ async fn announce_presence(relay: &Relay, me: Uuid, online: bool, last_seen: Opt
 }
 
 /// The first frame: who the caller is, their conversations, their friends' presence.
-async fn ready(relay: &Relay, user: &CurrentUser) -> Result<ServerEvent, ApiError> {
+/// `None` when the session ended after the upgrade was authenticated (its ending may have
+/// been announced before this connection was registered, so it is checked once more here).
+async fn ready(relay: &Relay, user: &CurrentUser) -> Result<Option<ServerEvent>, ApiError> {
     let db = &relay.core.db;
     let me = user.id();
+    let session = std::slice::from_ref(&user.session_id);
+    if app::ssr::accounts::live_sessions(db, session)
+        .await?
+        .is_empty()
+    {
+        return Ok(None);
+    }
     let groups = messages::my_groups(db, me).await?;
+    // The cursor before the snapshot: whatever the snapshot holds beyond it comes again in
+    // the client's `sync`, where ids make it harmless; read after, a message committed in
+    // between would be behind the cursor and in no snapshot.
+    let last_id = messages::last_visible_id(db, me, &groups).await?;
     let conversations = messages::conversations(db, me, &groups).await?;
-    let version = relay.relations_version();
+    let generation = relay.core.permissions.generation();
     let friends = messages::friends_of(db, me).await?;
-    relay.remember_friends(me, &friends, version);
-    let presence = user_base::Entity::find()
-        .filter(user_base::Column::Id.is_in(friends))
-        .all(db)
+    relay
+        .core
+        .permissions
+        .remember_friends(me, &friends, generation);
+    let presence = messages::last_seen_of(db, &friends)
         .await?
         .into_iter()
-        .map(|f| Presence {
-            user: f.id.to_string(),
-            online: relay.hub.is_online(f.id),
-            last_seen: f.last_seen_at,
+        .map(|(id, last_seen)| Presence {
+            user: id.to_string(),
+            online: relay.hub.is_online(id),
+            last_seen,
         })
         .collect();
-    Ok(ServerEvent::Ready {
+    Ok(Some(ServerEvent::Ready {
         version: VERSION,
         me: Me {
             id: me.to_string(),
@@ -138,8 +167,8 @@ async fn ready(relay: &Relay, user: &CurrentUser) -> Result<ServerEvent, ApiErro
         },
         conversations,
         presence,
-        last_id: messages::last_visible_id(db, me, &groups).await?,
-    })
+        last_id,
+    }))
 }
 
 fn error_frame(err: &ApiError, client_id: Option<String>) -> Frame {
@@ -150,16 +179,24 @@ fn error_frame(err: &ApiError, client_id: Option<String>) -> Frame {
     })
 }
 
-/// Sends queued frames and pings until the connection is closed; a closed connection gets a
-/// close frame with its reason.
+/// Sends `opening` (the `ready` frame, or the error that stopped it), then queued frames and
+/// pings until the connection is closed; a closed connection gets a close frame with its
+/// reason.
 async fn write_loop<S>(
     mut sink: S,
+    opening: Option<Frame>,
     mut queue: mpsc::Receiver<Frame>,
     conn: Connection,
     ping_every: Duration,
 ) where
     S: Sink<Message> + Unpin,
 {
+    if let Some(first) = opening {
+        let sent = tokio::time::timeout(ping_every, sink.send(Message::Text(first))).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            conn.close(close::TOO_SLOW, "too slow: reconnect and sync");
+        }
+    }
     // The first ping comes after half the interval plus a random part of the other half:
     // connections opened together (every client reconnecting after a restart) would
     // otherwise be pinged together, every interval, and the burst would delay the messages
@@ -178,7 +215,7 @@ async fn write_loop<S>(
                         // Most often: the client stopped reading and the socket's write
                         // buffer is full. It reconnects and syncs.
                         let _ = err;
-                        conn.close(super::hub::CLOSE_TOO_SLOW, "too slow: reconnect and sync");
+                        conn.close(close::TOO_SLOW, "too slow: reconnect and sync");
                         break;
                     },
                     _ = conn.closed.cancelled() => break,
@@ -194,7 +231,7 @@ async fn write_loop<S>(
     if let Some((code, reason)) = conn.close_reason() {
         // Frames queued before a deliberate close (the error that caused it) go out first,
         // unless the reason is that this client does not read.
-        if code != super::hub::CLOSE_TOO_SLOW {
+        if code != close::TOO_SLOW {
             while let Ok(text) = queue.try_recv() {
                 if tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Text(text)))
                     .await
@@ -243,7 +280,6 @@ struct Reader<'a> {
     user: &'a CurrentUser,
     conn: &'a Connection,
     strikes: u32,
-    typing: HashMap<Target, Instant>,
 }
 
 /// Answers the client's frames until either side closes. Returns the stream when the
@@ -262,22 +298,36 @@ where
         user,
         conn,
         strikes: 0,
-        typing: HashMap::new(),
     };
     let mut last_heard = Instant::now();
     let mut idle_check =
         tokio::time::interval(Duration::from_secs(5).min(relay.settings.idle_timeout));
+    // The session's end: the connection goes with it.
+    let expiry = u64::try_from(user.session_expires_at.saturating_sub(now_ms())).unwrap_or(0);
+    let expired = tokio::time::sleep(Duration::from_millis(expiry));
+    tokio::pin!(expired);
     loop {
         tokio::select! {
             _ = conn.closed.cancelled() => break,
+            _ = &mut expired => {
+                conn.close(close::SESSION_ENDED, "the session has expired: sign in again");
+                break;
+            }
             _ = idle_check.tick() => {
                 if last_heard.elapsed() > relay.settings.idle_timeout {
-                    conn.close(CLOSE_IDLE, "idle timeout");
+                    conn.close(close::IDLE, "idle timeout");
                     break;
                 }
             }
             next = stream.next() => {
-                let Some(Ok(message)) = next else { return None };
+                let message = match next {
+                    Some(Ok(message)) => message,
+                    Some(Err(err)) if too_big(&err) => {
+                        conn.close(close::TOO_BIG, "frames are at most 128 KiB");
+                        break;
+                    }
+                    Some(Err(_)) | None => return None,
+                };
                 last_heard = Instant::now();
                 match message {
                     Message::Text(text) => Box::pin(reader.frame(text.as_str())).await,
@@ -327,8 +377,26 @@ impl Reader<'_> {
         self.strikes += 1;
         self.refuse(&ApiError::new(code, message), None);
         if self.strikes > MAX_STRIKES {
-            self.conn.close(CLOSE_POLICY, "too many malformed frames");
+            self.conn.close(close::POLICY, "too many malformed frames");
         }
+    }
+
+    /// Spends one of the user's non-message frames (shared by all their connections).
+    fn within_budget(&self) -> Result<(), ApiError> {
+        self.relay.frames.take(&self.me()).map_err(|_| {
+            ApiError::new(
+                ErrorCode::RateLimited,
+                "Too many requests on this connection. Slow down.",
+            )
+        })
+    }
+
+    /// Spends one of the user's messages (shared by all their connections).
+    fn may_send(&self, what: &str) -> Result<(), ApiError> {
+        self.relay
+            .sends
+            .take(&self.me())
+            .map_err(|_| ApiError::new(ErrorCode::RateLimited, what))
     }
 
     async fn frame(&mut self, text: &str) {
@@ -344,6 +412,25 @@ impl Reader<'_> {
                 return;
             }
         };
+        if !matches!(message, ClientMessage::Send { .. })
+            && let Err(err) = self.within_budget()
+        {
+            let call_id = match &message {
+                ClientMessage::CallInvite { call_id, .. }
+                | ClientMessage::CallAccept { call_id }
+                | ClientMessage::CallDecline { call_id }
+                | ClientMessage::CallCancel { call_id }
+                | ClientMessage::CallHangup { call_id }
+                | ClientMessage::CallOffer { call_id, .. }
+                | ClientMessage::CallAnswer { call_id, .. }
+                | ClientMessage::CallCandidate { call_id, .. } => {
+                    Some(call_id.chars().take(64).collect())
+                }
+                _ => None,
+            };
+            self.refuse(&err, call_id);
+            return;
+        }
         let result = match message {
             ClientMessage::Send {
                 client_id,
@@ -441,16 +528,14 @@ impl Reader<'_> {
         let Target::User(callee) = Self::target(to)? else {
             return Err(ApiError::invalid("to", "Calls are between two friends."));
         };
+        if callee == self.me() {
+            return Err(ApiError::forbidden("You cannot call yourself."));
+        }
+        self.may_send("You are calling too often. Wait a moment.")?;
         // Only friends call each other (the same check as for messages).
         self.relay
             .recipients(self.me(), Target::User(callee))
             .await?;
-        if !self.relay.rate.allow(self.me()) {
-            return Err(ApiError::new(
-                ErrorCode::RateLimited,
-                "You are calling too often. Wait a moment.",
-            ));
-        }
         let online = self.relay.hub.is_online(callee);
         self.relay
             .calls
@@ -484,6 +569,12 @@ impl Reader<'_> {
             if text.trim().is_empty() {
                 return Err(ApiError::invalid("content", "A message cannot be empty."));
             }
+            if app::validate::has_controls_beyond_breaks(text) {
+                return Err(ApiError::invalid(
+                    "content",
+                    "A message cannot contain control characters.",
+                ));
+            }
             if text.chars().count() > MAX_TEXT_CHARS {
                 return Err(ApiError::new(
                     ErrorCode::MessageTooLong,
@@ -491,13 +582,10 @@ impl Reader<'_> {
                 ));
             }
             let target = Self::target(&to)?;
+            // Spent before the permission lookup, so that sends to made-up ids cost the
+            // sender their own allowance, not the database its time.
+            self.may_send("You are sending too fast. Wait a moment.")?;
             let recipients = self.relay.recipients(self.me(), target).await?;
-            if !self.relay.rate.allow(self.me()) {
-                return Err(ApiError::new(
-                    ErrorCode::RateLimited,
-                    "You are sending too fast. Wait a moment.",
-                ));
-            }
             Ok((target, recipients))
         };
         match checked.await {
@@ -562,17 +650,16 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// Moves the caller's read cursor. The same rule as sending: only in a conversation the
+    /// caller may write to. Receipts go out only when the cursor moved.
     async fn read(&mut self, conversation: Peer, up_to: i64) -> Result<(), ApiError> {
         let target = Self::target(&conversation)?;
-        if let Target::Group(group) = target
-            && !self.relay.group_members(group).await?.contains(&self.me())
-        {
-            return Err(ApiError::new(
-                ErrorCode::NotMember,
-                "You are not a member of this group.",
-            ));
-        }
-        let cursor = messages::mark_read(&self.relay.core.db, self.me(), target, up_to).await?;
+        self.relay.recipients(self.me(), target).await?;
+        let Some(cursor) =
+            messages::mark_read(&self.relay.core.db, self.me(), target, up_to).await?
+        else {
+            return Ok(());
+        };
         let me = self.me().to_string();
         // The reader's other sessions update their unread counts.
         let own = frame(&ServerEvent::Receipt {
@@ -595,18 +682,15 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// Tells the others in a conversation that the caller is typing: only where the caller
+    /// may write, and per user and conversation at most once every 2 s (over all the
+    /// user's connections); more often is dropped without an error.
     async fn typing(&mut self, to: Peer) -> Result<(), ApiError> {
         let target = Self::target(&to)?;
-        let now = Instant::now();
-        if self
-            .typing
-            .get(&target)
-            .is_some_and(|t| now.duration_since(*t) < TYPING_EVERY)
-        {
+        let recipients = self.relay.recipients(self.me(), target).await?;
+        if !self.relay.typing.allow(&(self.me(), target)) {
             return Ok(());
         }
-        self.typing.insert(target, now);
-        let recipients = self.relay.recipients(self.me(), target).await?;
         let others: Vec<Uuid> = recipients.into_iter().filter(|u| *u != self.me()).collect();
         let conversation = match target {
             Target::User(_) => Peer::User(self.me().to_string()),
@@ -621,20 +705,27 @@ impl Reader<'_> {
     }
 }
 
+/// Whether a read error is a frame over the socket's size limit.
+fn too_big(err: &axum::Error) -> bool {
+    std::error::Error::source(err)
+        .and_then(|inner| inner.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+}
+
 /// Why a frame did not parse: not JSON at all, a `type` we do not know, or a known type with
 /// missing or wrong fields.
 fn classify(text: &str) -> (ErrorCode, &'static str) {
     match serde_json::from_str::<serde_json::Value>(text) {
         Err(_) => (ErrorCode::BadFrame, "Not valid JSON"),
         Ok(value) => match value.get("type").and_then(|t| t.as_str()) {
-            Some(t) if KNOWN_TYPES.contains(&t) => (ErrorCode::BadFrame, "Missing or wrong fields"),
+            Some(t) if ClientKind::parse(t).is_some() => {
+                (ErrorCode::BadFrame, "Missing or wrong fields")
+            }
             Some(_) => (ErrorCode::UnknownType, "Unknown frame type"),
             None => (ErrorCode::BadFrame, "A frame is an object with a \"type\""),
         },
     }
 }
-
-const KNOWN_TYPES: &[&str] = &["send", "sync", "history", "read", "typing", "ping"];
 
 #[cfg(test)]
 mod tests {
@@ -645,6 +736,11 @@ mod tests {
         assert_eq!(classify("{nope").0, ErrorCode::BadFrame);
         assert_eq!(classify(r#"{"type":"dance"}"#).0, ErrorCode::UnknownType);
         assert_eq!(classify(r#"{"type":"send","to":5}"#).0, ErrorCode::BadFrame);
+        assert_eq!(
+            classify(r#"{"type":"call_offer","call_id":"x"}"#).0,
+            ErrorCode::BadFrame,
+            "a call frame missing its sdp"
+        );
         assert_eq!(classify("[1,2]").0, ErrorCode::BadFrame);
     }
 }

@@ -8,19 +8,18 @@ pub mod calls;
 mod conn;
 pub mod hub;
 mod last_seen;
-mod limits;
 mod store;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::error::{ApiError, ErrorCode};
 use app::protocol::ServerEvent;
+use app::ssr::AppCore;
 use app::ssr::auth::CurrentUser;
 use app::ssr::messages::{self, Target};
-use app::ssr::{AppCore, relations};
+use app::ssr::rate::Buckets;
 use axum::extract::Extension;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::HeaderMap;
@@ -37,6 +36,14 @@ pub struct RelaySettings {
     /// Sustained messages per second per user, and the burst above it.
     pub send_rate: u32,
     pub send_burst: u32,
+    /// Sustained other frames (sync, history, read, typing, calls) per second per user, and
+    /// the burst above it.
+    pub frame_rate: u32,
+    pub frame_burst: u32,
+    /// Most connections one user may have open at once.
+    pub max_connections_per_user: usize,
+    /// How often open connections' sessions are checked against the database.
+    pub session_check: Duration,
     /// A connection silent this long is closed.
     pub idle_timeout: Duration,
     /// How often the server pings.
@@ -53,6 +60,10 @@ impl Default for RelaySettings {
             allowed_origins: Vec::new(),
             send_rate: 20,
             send_burst: 60,
+            frame_rate: 50,
+            frame_burst: 200,
+            max_connections_per_user: 10,
+            session_check: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             ping_every: Duration::from_secs(20),
             queue: 256,
@@ -82,27 +93,30 @@ pub fn frame(event: &ServerEvent) -> Frame {
     Frame::from(serde_json::to_string(event).unwrap_or_default())
 }
 
+/// Typing notices forwarded per user and conversation: one every 2 s.
+const TYPING_EVERY_SECS: f64 = 2.0;
+
 pub struct Relay {
     pub core: Arc<AppCore>,
     pub hub: Arc<Hub>,
     pub bus: Arc<dyn Bus>,
     store: store::MessageStore,
     last_seen: last_seen::LastSeen,
-    rate: limits::SendRate,
+    /// Messages (and call invitations) per user.
+    sends: Buckets<Uuid>,
+    /// Every other frame per user, over all their connections.
+    frames: Buckets<Uuid>,
+    /// Typing notices per user and conversation.
+    typing: Buckets<(Uuid, Target)>,
     pub settings: RelaySettings,
-    /// Who may message whom, as last looked up; forgotten on every relation change.
-    friends: RwLock<HashMap<(Uuid, Uuid), bool>>,
-    /// Group members, as last looked up; forgotten on every relation change.
-    members: RwLock<HashMap<Uuid, Arc<Vec<Uuid>>>>,
-    /// The `relations_version` the caches were filled at.
-    cached_at: AtomicU64,
     /// The calls ringing or answered on this server process.
     pub calls: calls::Calls,
 }
 
 impl Relay {
-    /// Starts the relay for one server process: its message writer, and the listener that
-    /// forwards relation changes to the people concerned.
+    /// Starts the relay for one server process: its message writer, the listener that
+    /// forwards relation changes to the people concerned, and the two that end the sockets
+    /// of ended sessions (at once when told, and by a periodic check otherwise).
     pub fn start(core: Arc<AppCore>, settings: RelaySettings) -> Arc<Self> {
         let hub = Arc::new(Hub::default());
         let bus: Arc<dyn Bus> = Arc::new(LocalBus(hub.clone()));
@@ -110,108 +124,34 @@ impl Relay {
         let last_seen = last_seen::LastSeen::start(core.db.clone());
         let relay = Arc::new(Self {
             last_seen,
-            rate: limits::SendRate::new(settings.send_rate, settings.send_burst),
+            sends: Buckets::new(
+                f64::from(settings.send_rate),
+                f64::from(settings.send_burst),
+            ),
+            frames: Buckets::new(
+                f64::from(settings.frame_rate),
+                f64::from(settings.frame_burst),
+            ),
+            typing: Buckets::new(1.0 / TYPING_EVERY_SECS, 1.0),
             core,
             hub,
             bus,
             store,
             settings,
-            friends: RwLock::default(),
-            members: RwLock::default(),
-            cached_at: AtomicU64::new(0),
             calls: calls::Calls::default(),
         });
         tokio::spawn(forward_relation_events(Arc::downgrade(&relay)));
+        tokio::spawn(close_ended_sessions(Arc::downgrade(&relay)));
+        tokio::spawn(check_sessions(Arc::downgrade(&relay)));
         relay
-    }
-
-    fn forget_relations(&self) {
-        self.friends
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.members
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-    }
-
-    /// Drops the caches if a relation changed since they were filled.
-    fn check_cache(&self) {
-        let now = self.core.relations_version.load(Ordering::SeqCst);
-        if self.cached_at.swap(now, Ordering::SeqCst) != now {
-            self.forget_relations();
-        }
     }
 
     /// The members of a group (cached).
     async fn group_members(&self, group: Uuid) -> Result<Arc<Vec<Uuid>>, ApiError> {
-        self.check_cache();
-        if let Some(m) = self
-            .members
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&group)
-        {
-            return Ok(m.clone());
-        }
-        let members = Arc::new(messages::group_members(&self.core.db, group).await?);
-        let mut cache = self.members.write().unwrap_or_else(|e| e.into_inner());
-        if cache.len() > 50_000 {
-            cache.clear();
-        }
-        cache.insert(group, members.clone());
-        Ok(members)
-    }
-
-    /// Whether two users are friends (cached).
-    async fn are_friends(&self, a: Uuid, b: Uuid) -> Result<bool, ApiError> {
-        self.check_cache();
-        let key = if a < b { (a, b) } else { (b, a) };
-        if let Some(ok) = self
-            .friends
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Ok(*ok);
-        }
-        let ok = relations::are_friends(&self.core.db, a, b).await?;
-        let mut cache = self.friends.write().unwrap_or_else(|e| e.into_inner());
-        if cache.len() > 200_000 {
-            cache.clear();
-        }
-        cache.insert(key, ok);
-        Ok(ok)
-    }
-
-    /// The current `relations_version`, to hand to [`Relay::remember_friends`].
-    pub fn relations_version(&self) -> u64 {
-        self.core.relations_version.load(Ordering::SeqCst)
-    }
-
-    /// Fills the friendship cache with the friends `ready` loads anyway, so that a user's
-    /// first message to each friend waits for no lookup (with 10,000 users connecting, the
-    /// first message of every pair queued on the database pool). `version` is
-    /// [`Relay::relations_version`] from before the friends were loaded: if a relation
-    /// changed since, the list may be stale and is left out.
-    pub fn remember_friends(&self, me: Uuid, friends: &[Uuid], version: u64) {
-        self.check_cache();
-        if self.relations_version() != version {
-            return;
-        }
-        let mut cache = self.friends.write().unwrap_or_else(|e| e.into_inner());
-        if cache.len() + friends.len() > 200_000 {
-            cache.clear();
-        }
-        for &friend in friends {
-            let key = if me < friend {
-                (me, friend)
-            } else {
-                (friend, me)
-            };
-            cache.insert(key, true);
-        }
+        self.core
+            .permissions
+            .group_members(&self.core.db, group)
+            .await
     }
 
     /// Who receives what `me` sends to `target` (including `me`'s other sessions), or why
@@ -223,7 +163,12 @@ impl Relay {
                 "Messages go to a friend or a group, not to yourself.",
             )),
             Target::User(peer) => {
-                if self.are_friends(me, peer).await? {
+                if self
+                    .core
+                    .permissions
+                    .are_friends(&self.core.db, me, peer)
+                    .await?
+                {
                     Ok(vec![peer, me])
                 } else {
                     Err(ApiError::new(
@@ -309,13 +254,12 @@ async fn forward_relation_events(relay: std::sync::Weak<Relay>) {
     loop {
         let events = match rx.recv().await {
             Ok(events) => events,
-            // Missed some: the caches are dropped below all the same; clients reload on the
-            // next change or navigation.
+            // Missed some (the permission cache was kept true by `announce` itself);
+            // clients reload their lists on the next change or navigation.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Vec::new(),
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         };
         let Some(relay) = relay.upgrade() else { return };
-        relay.forget_relations();
         for event in events {
             let frame = frame(&ServerEvent::Relation {
                 change: event.change,
@@ -327,6 +271,81 @@ async fn forward_relation_events(relay: std::sync::Weak<Relay>) {
     }
 }
 
+/// Closes the sockets of sessions ended on this server process, as soon as the ending is
+/// committed.
+async fn close_ended_sessions(relay: std::sync::Weak<Relay>) {
+    let Some(mut rx) = relay.upgrade().map(|r| r.core.sessions_ended.subscribe()) else {
+        return;
+    };
+    loop {
+        let ended = match rx.recv().await {
+            Ok(ended) => ended,
+            // Missed some: check every open session now.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                let Some(relay) = relay.upgrade() else { return };
+                check_sessions_once(&relay).await;
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(relay) = relay.upgrade() else { return };
+        let closed = relay.hub.close_sessions(ended.user, &ended.which);
+        if closed > 0 {
+            tracing::info!(user = %ended.user, closed, "closed the connections of ended sessions");
+        }
+    }
+}
+
+/// Every `session_check`, asks the database which open connections' sessions still
+/// authenticate and closes the others: sessions that expired, accounts suspended by hand,
+/// endings this process was not told about. Also records that the live ones are in use.
+async fn check_sessions(relay: std::sync::Weak<Relay>) {
+    let Some(every) = relay.upgrade().map(|r| r.settings.session_check) else {
+        return;
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(relay) = relay.upgrade() else { return };
+        check_sessions_once(&relay).await;
+    }
+}
+
+async fn check_sessions_once(relay: &Relay) {
+    let open: Vec<String> = relay
+        .hub
+        .sessions()
+        .into_iter()
+        .map(|(_, s)| s.to_string())
+        .collect();
+    if open.is_empty() {
+        return;
+    }
+    let live = match app::ssr::accounts::live_sessions(&relay.core.db, &open).await {
+        Ok(live) => live,
+        Err(err) => {
+            tracing::warn!(error = %err.message, "could not check the open sessions");
+            return;
+        }
+    };
+    let ended: HashSet<Arc<str>> = open
+        .iter()
+        .filter(|s| !live.contains(*s))
+        .map(|s| Arc::from(s.as_str()))
+        .collect();
+    if !ended.is_empty() {
+        let closed = relay.hub.close_ended(&ended);
+        tracing::info!(
+            closed,
+            "closed the connections of sessions that no longer authenticate"
+        );
+    }
+    let live: Vec<String> = live.into_iter().collect();
+    app::ssr::accounts::touch_sessions(&relay.core.db, &live).await;
+}
+
 /// `GET /ws`: authenticates by the session cookie, checks the `Origin`, and upgrades.
 pub async fn ws_handler(
     Extension(relay): Extension<Arc<Relay>>,
@@ -334,7 +353,7 @@ pub async fn ws_handler(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&headers, &relay.settings.allowed_origins) {
+    if !crate::edge::origin_allowed(&headers, &relay.settings.allowed_origins) {
         return ApiError::forbidden("This origin may not open a connection.").into_response();
     }
     let limit = app::protocol::MAX_FRAME_BYTES * 2;
@@ -344,62 +363,4 @@ pub async fn ws_handler(
         .write_buffer_size(8 * 1024)
         .max_write_buffer_size(limit * 2)
         .on_upgrade(move |socket| conn::run(relay, user, socket))
-}
-
-/// Browsers always send `Origin` with a WebSocket: it must be this server's own (its host
-/// equals the `Host` header) or one of `allowed`. Clients that are not browsers send none.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers
-        .get(axum::http::header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return true;
-    };
-    if allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
-        return true;
-    }
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|v| v.to_str().ok());
-    let origin_host = origin
-        .split_once("://")
-        .map(|(_, rest)| rest.trim_end_matches('/'));
-    matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, v.parse().unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn only_the_own_origin_or_listed_ones() {
-        let own = headers(&[
-            ("host", "chat.example.org"),
-            ("origin", "https://chat.example.org"),
-        ]);
-        assert!(origin_allowed(&own, &[]));
-        let evil = headers(&[
-            ("host", "chat.example.org"),
-            ("origin", "https://evil.example"),
-        ]);
-        assert!(!origin_allowed(&evil, &[]));
-        assert!(origin_allowed(&evil, &["https://evil.example".into()]));
-        assert!(
-            origin_allowed(&headers(&[("host", "x")]), &[]),
-            "no Origin: not a browser"
-        );
-        let port = headers(&[
-            ("host", "127.0.0.1:3000"),
-            ("origin", "http://127.0.0.1:3001"),
-        ]);
-        assert!(!origin_allowed(&port, &[]));
-    }
 }

@@ -7,6 +7,8 @@
 //! URL into a failure instead of a skip, so CI cannot silently test less.
 #![allow(dead_code)]
 
+pub mod people;
+
 use std::path::PathBuf;
 
 use app::ssr::{AppCore, Settings};
@@ -174,6 +176,10 @@ impl TestServer {
         let (url, dir) = fresh_database(backend).await?;
         let mut config = Config {
             database_url: Some(url.clone()),
+            // Every test registers its users from 127.0.0.1 and sends what requests it
+            // needs; the tests of these limits set them low again.
+            register_max_per_ip: 10_000,
+            contact_requests_per_hour: 100_000,
             ..Config::default()
         };
         tweak(&mut config);
@@ -259,6 +265,33 @@ impl Answer {
 impl Session<'_> {
     /// POSTs raw bytes with a content type; keeps any session cookie the answer sets.
     pub async fn post_raw(&mut self, path: &str, content_type: &str, body: Vec<u8>) -> Answer {
+        self.post_with(path, content_type, body, &[]).await
+    }
+
+    /// POSTs JSON with extra headers (`Origin`, `X-Forwarded-For`, …).
+    pub async fn post_json_with(
+        &mut self,
+        path: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        self.post_with(
+            path,
+            "application/json",
+            body.to_string().into_bytes(),
+            headers,
+        )
+        .await
+    }
+
+    /// POSTs raw bytes with a content type and extra headers.
+    pub async fn post_with(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         // Large bodies get a connection of their own: the server closes a connection whose
         // body it refused, which must not break the next request on a shared one.
         let client = if body.len() > 64 * 1024 {
@@ -273,6 +306,9 @@ impl Session<'_> {
             .post(format!("{}{path}", self.server.base))
             .header(CONTENT_TYPE, content_type)
             .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(cookie) = &self.cookie {
             req = req.header(COOKIE, format!("qc_session={cookie}"));
         }

@@ -1,0 +1,182 @@
+//! Who may message whom, cached: friendships and group member lists as last read from the
+//! database. Every relation change is announced through [`super::AppCore::announce`], which
+//! forgets exactly the entries of the users and groups it names before the request that made
+//! the change answers, so the cache never grants what the database no longer does.
+//!
+//! Only what exists is cached (a friendship, a group with members). A probe for a random
+//! user or group id costs a lookup and leaves nothing behind, so no client can grow the
+//! cache or push out anybody else's entries; the relay's per-user frame budget bounds the
+//! lookups.
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use super::RelationEvent;
+use crate::error::ApiError;
+
+/// Above this many cached friendships (or groups), the cache starts over: a memory bound
+/// for very large installations, not something a client can trigger.
+const MAX_ENTRIES: usize = 500_000;
+
+#[derive(Default)]
+pub struct Permissions {
+    /// Each user's friends known to be friends (kept symmetric).
+    friends: RwLock<HashMap<Uuid, HashSet<Uuid>>>,
+    /// Members of groups that have some.
+    members: RwLock<HashMap<Uuid, Arc<Vec<Uuid>>>>,
+    /// Moves on every change: a lookup that started before a change does not store its
+    /// answer, which the change may already have made stale.
+    generation: AtomicU64,
+}
+
+impl Permissions {
+    /// The current generation, for [`Permissions::remember_friends`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Forgets what `events` may have changed: the friendships of every user they name and
+    /// the member lists of every group.
+    pub fn forget(&self, events: &[RelationEvent]) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut friends = self.friends.write().unwrap_or_else(|e| e.into_inner());
+            for event in events {
+                if let Some(theirs) = friends.remove(&event.user) {
+                    for friend in theirs {
+                        if let Some(set) = friends.get_mut(&friend) {
+                            set.remove(&event.user);
+                        }
+                    }
+                }
+            }
+        }
+        let mut members = self.members.write().unwrap_or_else(|e| e.into_inner());
+        for group in events.iter().filter_map(|e| e.community_id) {
+            members.remove(&group);
+        }
+    }
+
+    /// Whether `a` and `b` are friends.
+    pub async fn are_friends(
+        &self,
+        db: &DatabaseConnection,
+        a: Uuid,
+        b: Uuid,
+    ) -> Result<bool, ApiError> {
+        let known = self
+            .friends
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&a)
+            .is_some_and(|set| set.contains(&b));
+        if known {
+            return Ok(true);
+        }
+        let generation = self.generation();
+        let ok = super::relations::are_friends(db, a, b).await?;
+        if ok {
+            self.remember_friends(a, &[b], generation);
+        }
+        Ok(ok)
+    }
+
+    /// Records that `me` is friends with each of `friends`, as read at `generation`
+    /// ([`Permissions::generation`] before the read); nothing when a change came since.
+    pub fn remember_friends(&self, me: Uuid, friends: &[Uuid], generation: u64) {
+        let mut map = self.friends.write().unwrap_or_else(|e| e.into_inner());
+        if self.generation() != generation {
+            return;
+        }
+        if map.len() + friends.len() > MAX_ENTRIES {
+            map.clear();
+        }
+        for &friend in friends {
+            map.entry(me).or_default().insert(friend);
+            map.entry(friend).or_default().insert(me);
+        }
+    }
+
+    /// The members of a group (empty when it does not exist or has been dissolved).
+    pub async fn group_members(
+        &self,
+        db: &DatabaseConnection,
+        group: Uuid,
+    ) -> Result<Arc<Vec<Uuid>>, ApiError> {
+        if let Some(m) = self
+            .members
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&group)
+        {
+            return Ok(m.clone());
+        }
+        let generation = self.generation();
+        let members = Arc::new(super::messages::group_members(db, group).await?);
+        if !members.is_empty() {
+            let mut cache = self.members.write().unwrap_or_else(|e| e.into_inner());
+            if self.generation() == generation {
+                if cache.len() >= MAX_ENTRIES {
+                    cache.clear();
+                }
+                cache.insert(group, members.clone());
+            }
+        }
+        Ok(members)
+    }
+
+    /// How many users and groups have entries (for tests).
+    pub fn sizes(&self) -> (usize, usize) {
+        (
+            self.friends.read().unwrap_or_else(|e| e.into_inner()).len(),
+            self.members.read().unwrap_or_else(|e| e.into_inner()).len(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::RelationChange;
+
+    fn event(user: Uuid, group: Option<Uuid>) -> RelationEvent {
+        RelationEvent {
+            user,
+            change: RelationChange::FriendRemoved,
+            username: None,
+            community_id: group,
+        }
+    }
+
+    #[test]
+    fn a_change_forgets_only_the_users_it_names() {
+        let p = Permissions::default();
+        let (a, b, c, d) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        p.remember_friends(a, &[b, c], p.generation());
+        p.remember_friends(c, &[d], p.generation());
+        p.forget(&[event(b, None)]);
+        let friends = p.friends.read().unwrap();
+        assert!(!friends.get(&a).unwrap().contains(&b), "a–b forgotten");
+        assert!(!friends.contains_key(&b));
+        assert!(friends.get(&a).unwrap().contains(&c), "a–c kept");
+        assert!(friends.get(&d).unwrap().contains(&c), "c–d kept");
+    }
+
+    #[test]
+    fn a_lookup_older_than_a_change_is_not_stored() {
+        let p = Permissions::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let before = p.generation();
+        p.forget(&[event(a, None)]);
+        p.remember_friends(a, &[b], before);
+        assert_eq!(p.sizes(), (0, 0));
+    }
+}
