@@ -145,6 +145,8 @@ pub enum Status {
     Online,
     /// Disconnected; retrying.
     Offline,
+    /// Refused: the user has too many tabs or devices connected; retrying slowly.
+    TooManyConnections,
 }
 
 /// The chat state of the page (a cheap copyable handle).
@@ -162,6 +164,10 @@ pub struct Chat {
     cursor: StoredValue<i64>,
     /// Called when contacts change (the shell reloads its lists).
     on_relation: StoredValue<Option<Callback<()>>>,
+    /// Called when the server ended this page's session (the shell signs the page out);
+    /// only the browser's socket learns of that.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    on_signed_out: StoredValue<Option<Callback<()>>>,
     /// The call on screen, if any.
     pub calls: crate::call::Calls,
     #[cfg(feature = "hydrate")]
@@ -174,7 +180,7 @@ pub fn use_chat() -> Chat {
 
 impl Chat {
     /// Creates the state and, in the browser, opens the socket.
-    pub fn provide(on_relation: Callback<()>) -> Chat {
+    pub fn provide(on_relation: Callback<()>, on_signed_out: Callback<()>) -> Chat {
         let chat = Chat {
             status: RwSignal::new(Status::Connecting),
             me: RwSignal::new(None),
@@ -184,6 +190,7 @@ impl Chat {
             outbox: StoredValue::new(Vec::new()),
             cursor: StoredValue::new(-1),
             on_relation: StoredValue::new(Some(on_relation)),
+            on_signed_out: StoredValue::new(Some(on_signed_out)),
             calls: crate::call::Calls::new(),
             #[cfg(feature = "hydrate")]
             link: StoredValue::new_local(client::Link::default()),
@@ -796,12 +803,12 @@ mod client {
     //! The browser side of the socket: connect, read, write, heartbeat, reconnect.
     use futures::channel::mpsc::{UnboundedSender, unbounded};
     use futures::{FutureExt, SinkExt, StreamExt};
-    use gloo_net::websocket::Message;
     use gloo_net::websocket::futures::WebSocket;
+    use gloo_net::websocket::{Message, WebSocketError};
     use leptos::prelude::*;
 
     use super::{Chat, Status};
-    use crate::protocol::{ClientMessage, ServerEvent};
+    use crate::protocol::{ClientMessage, ServerEvent, close};
 
     /// The open socket's outgoing queue, while there is one.
     #[derive(Default)]
@@ -864,11 +871,12 @@ mod client {
                     return;
                 }
                 chat.status.set(Status::Connecting);
+                let mut closed_with = None;
                 if let Some(url) = socket_url()
                     && let Ok(socket) = WebSocket::open(&url)
                 {
                     let started = js_sys::Date::now();
-                    session(chat, socket).await;
+                    closed_with = session(chat, socket).await;
                     if js_sys::Date::now() - started > 10_000.0 {
                         attempt = 0;
                     }
@@ -876,25 +884,50 @@ mod client {
                 if chat.link.try_with_value(|l| l.stopped).unwrap_or(true) {
                     return;
                 }
-                chat.status.set(Status::Offline);
-                sleep(backoff(attempt)).await;
+                match closed_with {
+                    // Signed out on the server (logout elsewhere, password changed, revoked,
+                    // expired, suspended): the page signs out too; reconnecting cannot help.
+                    Some(close::SESSION_ENDED) => {
+                        if let Some(signed_out) = chat.on_signed_out.try_get_value().flatten() {
+                            signed_out.run(());
+                        }
+                        return;
+                    }
+                    Some(close::TOO_MANY_CONNECTIONS) => {
+                        chat.status.set(Status::TooManyConnections);
+                        sleep(30_000 + backoff(attempt)).await;
+                    }
+                    _ => {
+                        chat.status.set(Status::Offline);
+                        sleep(backoff(attempt)).await;
+                    }
+                }
                 attempt = attempt.saturating_add(1);
             }
         });
     }
 
-    /// Runs one connection until it ends.
-    async fn session(chat: Chat, socket: WebSocket) {
+    /// Runs one connection until it ends; answers the close code the server gave, if any.
+    async fn session(chat: Chat, socket: WebSocket) -> Option<u16> {
         let (mut write, mut read) = socket.split();
         let (sender, mut outgoing) = unbounded::<String>();
         chat.link.update_value(|link| link.sender = Some(sender));
+        let mut closed_with = None;
         let reader = async {
-            while let Some(Ok(frame)) = read.next().await {
-                if let Message::Text(text) = frame {
-                    match serde_json::from_str::<ServerEvent>(&text) {
-                        Ok(event) => chat.apply(event),
-                        Err(err) => leptos::logging::warn!("unreadable frame: {err}"),
+            loop {
+                match read.next().await {
+                    Some(Ok(Message::Text(text))) => {
+                        match serde_json::from_str::<ServerEvent>(&text) {
+                            Ok(event) => chat.apply(event),
+                            Err(err) => leptos::logging::warn!("unreadable frame: {err}"),
+                        }
                     }
+                    Some(Ok(Message::Bytes(_))) => {}
+                    Some(Err(WebSocketError::ConnectionClose(event))) => {
+                        closed_with = Some(event.code);
+                        return;
+                    }
+                    Some(Err(_)) | None => return,
                 }
             }
         };
@@ -918,5 +951,6 @@ mod client {
             _ = heartbeat.fuse() => {},
         }
         chat.link.try_update_value(|link| link.sender = None);
+        closed_with
     }
 }

@@ -17,7 +17,7 @@ mod ui;
 pub mod validate;
 
 use leptos::prelude::*;
-use leptos_meta::{Html, Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, Html, Link, Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
@@ -25,15 +25,18 @@ use crate::i18n::{I18n, Msg, request_lang};
 use crate::ui::auth_pages::{LoginPage, RegisterPage};
 use crate::ui::chats::{ChatsView, ConversationPane};
 use crate::ui::contacts::{ContactsView, GroupDetail, UserDetail};
-use crate::ui::me::{LanguageEditor, MeView, PasswordEditor, ProfileEditor};
+use crate::ui::me::{LanguageEditor, MeView, PasswordEditor, ProfileEditor, SessionsEditor};
 use crate::ui::shell::{NoContact, NoConversation, NotFound, Shell};
 
 /// Every page renders completely before it is sent, so the session guards can answer with a
 /// real HTTP redirect (the pages must work without JavaScript).
 const ASYNC: SsrMode = SsrMode::Async;
 
-/// The HTML document around the app, rendered on the server only.
+/// The HTML document around the app, rendered on the server only. Its answer carries the
+/// Content-Security-Policy with the nonce of this response's inline scripts.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    ssr::set_page_policy(&options);
     view! {
         <!DOCTYPE html>
         <html>
@@ -41,7 +44,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options=options.clone()/>
+                // The file name carries the stylesheet's content hash (cargo-leptos
+                // `hash-files`), so browsers may keep it for a year.
+                <HashedStylesheet options id="leptos"/>
                 <MetaTags/>
             </head>
             <body>
@@ -76,7 +82,6 @@ pub fn App() -> impl IntoView {
 
     view! {
         <Html attr:lang=move || i18n.lang.get().tag()/>
-        <Stylesheet id="leptos" href="/pkg/quick-chat.css"/>
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Meta name="color-scheme" content="light"/>
         <Title text=title_text(i18n)/>
@@ -100,6 +105,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("") view=ProfileEditor ssr=ASYNC/>
                         <Route path=path!("profile") view=ProfileEditor ssr=ASYNC/>
                         <Route path=path!("password") view=PasswordEditor ssr=ASYNC/>
+                        <Route path=path!("sessions") view=SessionsEditor ssr=ASYNC/>
                         <Route path=path!("language") view=LanguageEditor ssr=ASYNC/>
                     </ParentRoute>
                 </ParentRoute>

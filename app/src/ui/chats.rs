@@ -142,6 +142,7 @@ fn ConnectionBadge() -> impl IntoView {
         Status::Online => ().into_any(),
         Status::Connecting => view! { <span class="conn-state" data-testid="conn-state">{move || i18n.t(Msg::Connecting)}</span> }.into_any(),
         Status::Offline => view! { <span class="conn-state offline" data-testid="conn-state">{move || i18n.t(Msg::OfflineRetrying)}</span> }.into_any(),
+        Status::TooManyConnections => view! { <span class="conn-state offline" data-testid="conn-state">{move || i18n.t(Msg::TooManyConnections)}</span> }.into_any(),
     }
     }
 }

@@ -3,12 +3,16 @@
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet};
 
-use crate::api::user::{ChangePassword, Logout, UpdateProfile};
+use crate::api::user::{
+    ChangePassword, Logout, RevokeOtherSessions, RevokeSession, UpdateProfile, list_sessions,
+};
 use crate::error::ApiError;
 use crate::i18n::{Lang, Msg, use_i18n};
-use crate::model::Gender;
 use crate::model::limits::*;
-use crate::ui::widgets::{Avatar, ErrorNote, Icon, IconSvg, format_date};
+use crate::model::{Gender, SessionInfo};
+use crate::ui::widgets::{
+    Avatar, ClientOnly, ErrorNote, Icon, IconSvg, format_date, format_moment,
+};
 use crate::ui::{use_auth, use_me};
 use crate::validate;
 
@@ -51,6 +55,7 @@ pub fn MeView() -> impl IntoView {
             <nav class="menu">
                 <A href="/me/profile" attr:class="menu-item">{move || i18n.t(Msg::EditProfile)}</A>
                 <A href="/me/password" attr:class="menu-item">{move || i18n.t(Msg::ChangePassword)}</A>
+                <A href="/me/sessions" attr:class="menu-item">{move || i18n.t(Msg::Sessions)}</A>
                 <A href="/me/language" attr:class="menu-item">
                     {move || i18n.t(Msg::Language)}
                     <span class="menu-value">
@@ -287,5 +292,106 @@ pub fn LanguageEditor() -> impl IntoView {
                 {choice(Lang::Zh, "中文")}
             </div>
         </section>
+    }
+}
+
+/// `/me/sessions`: where the account is signed in, with a way to sign any of those out, or
+/// all but this one.
+#[component]
+pub fn SessionsEditor() -> impl IntoView {
+    let i18n = use_i18n();
+    let revoke = ServerAction::<RevokeSession>::new();
+    let revoke_others = ServerAction::<RevokeOtherSessions>::new();
+    let sessions = LocalResource::new(move || {
+        revoke.version().track();
+        revoke_others.version().track();
+        list_sessions()
+    });
+    let error = Signal::derive(move || {
+        revoke
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| revoke_others.value().get().and_then(Result::err))
+    });
+    let others_done = move || matches!(revoke_others.value().get(), Some(Ok(_)));
+    view! {
+        <section class="detail-pane" data-testid="sessions">
+            <DetailHeader title=Msg::Sessions/>
+            <div class="form detail-form">
+                <p class="muted">{move || i18n.t(Msg::SessionsHint)}</p>
+                <ClientOnly>
+                    {move || match sessions.get() {
+                        None => view! { <p class="muted">{move || i18n.t(Msg::Loading)}</p> }.into_any(),
+                        Some(Err(err)) => view! { <ErrorNote error=Signal::derive(move || Some(err.clone()))/> }.into_any(),
+                        Some(Ok(list)) => {
+                            let others = list.iter().any(|s| !s.current);
+                            view! {
+                                <ul class="session-list">
+                                    {list.into_iter().map(|session| view! { <SessionRow session revoke/> }).collect_view()}
+                                </ul>
+                                <Show when=move || others>
+                                    <button
+                                        class="secondary danger"
+                                        type="button"
+                                        data-testid="sign-out-others"
+                                        disabled=move || revoke_others.pending().get()
+                                        on:click=move |_| {
+                                            revoke_others.dispatch(RevokeOtherSessions {});
+                                        }
+                                    >
+                                        {move || i18n.t(Msg::SignOutOthers)}
+                                    </button>
+                                </Show>
+                            }
+                            .into_any()
+                        }
+                    }}
+                </ClientOnly>
+                <Show when=others_done>
+                    <p class="note note-ok" role="status">{move || i18n.t(Msg::OthersSignedOut)}</p>
+                </Show>
+                <ErrorNote error/>
+            </div>
+        </section>
+    }
+}
+
+/// One signed-in session: device, address, when last active; a sign-out button unless it is
+/// this one.
+#[component]
+fn SessionRow(session: SessionInfo, revoke: ServerAction<RevokeSession>) -> impl IntoView {
+    let i18n = use_i18n();
+    let device = session.device.clone();
+    let id = session.id.clone();
+    let last_active = session.last_active_at;
+    view! {
+        <li class="session-row" data-testid="session" data-current=session.current.to_string()>
+            <div class="session-text">
+                <p class="session-device" title=session.user_agent.clone()>
+                    {move || if device.is_empty() { i18n.t(Msg::UnknownDevice).to_owned() } else { device.clone() }}
+                    {session.current.then(|| view! { <span class="tag">{move || i18n.t(Msg::ThisDevice)}</span> })}
+                </p>
+                <p class="muted">
+                    {session.ip.clone()} " · " {move || i18n.t(Msg::LastActive)} " "
+                    {move || format_moment(last_active, i18n.lang.get())}
+                </p>
+            </div>
+            {(!session.current).then(|| {
+                view! {
+                    <button
+                        class="secondary"
+                        type="button"
+                        data-testid="sign-out-session"
+                        disabled=move || revoke.pending().get()
+                        on:click=move |_| {
+                            revoke.dispatch(RevokeSession { id: id.clone() });
+                        }
+                    >
+                        {move || i18n.t(Msg::SignOutDevice)}
+                    </button>
+                }
+            })}
+        </li>
     }
 }

@@ -41,7 +41,13 @@ fn Layout(user: UserProfile) -> impl IntoView {
     provide_context(Me(me));
     let contacts = provide_contacts();
     let pending = move || contacts.pending_count();
-    let chat = crate::chat::Chat::provide(Callback::new(move |_| contacts.refresh()));
+    let auth = use_auth();
+    // A session ended on the server (signed out elsewhere, password changed, revoked,
+    // expired): asking again who is signed in gets "nobody", and the shell goes to /login.
+    let chat = crate::chat::Chat::provide(
+        Callback::new(move |_| contacts.refresh()),
+        Callback::new(move |_| auth.refresh()),
+    );
     let unread = move || chat.total_unread();
     let page_title = move || match unread() {
         0 => i18n.t(Msg::AppName).to_owned(),
