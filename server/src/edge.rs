@@ -8,8 +8,8 @@
 //!   form endpoints `application/x-www-form-urlencoded` (415 `unsupported_media_type`). A
 //!   page on another site can post forms and `text/plain` without asking; it cannot post
 //!   JSON without the browser asking us first (and we never say yes).
-//! - Every answer says `nosniff`, keeps the referrer to this site, refuses framing and opens
-//!   no window to other origins; pages also get a Content-Security-Policy with the nonce of
+//! - Every answer says `nosniff`; pages also keep the referrer to this site, refuse framing,
+//!   open no window to other origins, and get a Content-Security-Policy with the nonce of
 //!   their inline scripts (`app::ssr::content_security_policy`, set where the page is
 //!   rendered, since only there the nonce is known).
 //! - `/pkg/` (the WASM, JS and CSS, with content hashes in their names) is served from the
@@ -94,34 +94,49 @@ pub async fn guard_api(
     next.run(req).await
 }
 
-/// Headers every answer carries.
+/// Headers every answer carries: `nosniff`, and caching by kind. Pages (HTML) also get the
+/// headers that only a document uses (framing, referrer, opener, permissions).
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
     let mut res = next.run(req).await;
+    let page = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html"));
     let h = res.headers_mut();
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(
-        "permissions-policy",
-        HeaderValue::from_static(
-            "camera=(self), microphone=(self), display-capture=(self), geolocation=(), payment=(), usb=()",
-        ),
-    );
+    if page {
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        );
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(
+            "cross-origin-opener-policy",
+            HeaderValue::from_static("same-origin"),
+        );
+        h.insert(
+            "permissions-policy",
+            HeaderValue::from_static(
+                "camera=(self), microphone=(self), display-capture=(self), geolocation=()",
+            ),
+        );
+    }
     if !h.contains_key(header::CACHE_CONTROL) {
-        // Pages and API answers are per user: never kept by shared caches, and a page is
+        // API answers and pages are per user: never kept by shared caches, and a page is
         // asked for again each time (it is small; the files it loads are what stays).
-        let value = if api { "no-store" } else { "private, no-cache" };
+        // Other files (the icon) are the same for everyone and change rarely.
+        let value = if api {
+            "no-store"
+        } else if page {
+            "private, no-cache"
+        } else {
+            "public, max-age=86400"
+        };
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
     }
     res
