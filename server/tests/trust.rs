@@ -40,14 +40,7 @@ const WAIT: Duration = Duration::from_secs(5);
 
 /// Logs `u` in once more: a second device with its own session.
 async fn second_device(server: &TestServer, u: &User) -> User {
-    let mut s = server.session();
-    let answer = s.login(&u.name, PASSWORD).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-    User {
-        name: u.name.clone(),
-        id: u.id.clone(),
-        cookie: s.cookie.expect("cookie"),
-    }
+    second_device_with(server, u, PASSWORD).await
 }
 
 async fn ending_a_session_closes_exactly_its_sockets(server: TestServer) {
@@ -739,7 +732,10 @@ async fn requests_from_other_sites_are_refused(server: TestServer) {
         .client
         .get(format!("{}/api/v1/user/session", server.base))
         .header("sec-fetch-site", "cross-site")
-        .header("cookie", format!("qc_session={}", victim.cookie.clone().unwrap()))
+        .header(
+            "cookie",
+            format!("qc_session={}", victim.cookie.clone().unwrap()),
+        )
         .send()
         .await
         .unwrap();
@@ -1056,14 +1052,7 @@ async fn control_characters_are_refused_everywhere(server: TestServer) {
     ];
     for (path, body, field) in cases {
         let answer = s.post(path, body.clone()).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::BAD_REQUEST,
-            "{path} {body}: {}",
-            answer.text
-        );
-        assert_eq!(answer.code(), "invalid_field", "{path} {body}");
-        assert_eq!(answer.body["field"], field, "{path} {body}");
+        answer.assert_invalid_field(field, &format!("{path} {body}"));
     }
     // A multi-line description is fine.
     let ok = s

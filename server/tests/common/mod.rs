@@ -252,6 +252,18 @@ impl Answer {
         self.body["code"].as_str().unwrap_or("<no code>")
     }
 
+    /// Asserts a 400 `invalid_field` naming `field`; `what` says which request it was.
+    pub fn assert_invalid_field(&self, field: &str, what: &str) {
+        assert_eq!(
+            self.status,
+            StatusCode::BAD_REQUEST,
+            "{what}: {}",
+            self.text
+        );
+        assert_eq!(self.code(), "invalid_field", "{what}");
+        assert_eq!(self.body["field"], field, "{what}");
+    }
+
     /// All `Set-Cookie` values.
     pub fn set_cookies(&self) -> Vec<String> {
         self.headers
