@@ -165,7 +165,9 @@ messages! {
     ThisIsYou => "This is you.", "这是你自己。";
     AskToJoin => "Ask to join", "申请加入";
     LeaveGroup => "Leave group", "退出群组";
-    MembersCount => "members", "位成员";
+    MemberOne => "member", "位成员";
+    MemberMany => "members", "位成员";
+    JoinRequests => "Asking to join", "入群申请";
     Members => "Members", "成员";
     OwnerLabel => "Owner", "群主";
     MakeOwner => "Make owner", "设为群主";
@@ -183,6 +185,8 @@ messages! {
     Close => "Close", "关闭";
     Connecting => "Connecting…", "连接中…";
     OfflineRetrying => "Offline, reconnecting…", "已断开，正在重连…";
+    ChatNeedsJs => "Chatting needs JavaScript: turn it on for this site to see and send messages.", "聊天需要 JavaScript：请为本站启用后再查看和发送消息。";
+    SomeoneInGroup => "A member", "一位成员";
     TooManyConnections => "Open in too many tabs or devices. Close one; retrying…", "打开的标签页或设备过多，请关闭一些；稍后重试…";
     EnableNotifications => "Enable notifications", "开启通知";
     You => "You", "我";
@@ -362,6 +366,15 @@ impl I18n {
             },
             code => Msg::for_error(code).text(lang).to_owned(),
         }
+    }
+
+    /// The word after a number of members: "1 member", "2 members", "2 位成员".
+    pub fn members(self, count: u64) -> &'static str {
+        self.t(if count == 1 {
+            Msg::MemberOne
+        } else {
+            Msg::MemberMany
+        })
     }
 
     /// Switches the language and remembers it in a cookie for a year.

@@ -1,14 +1,19 @@
-//! quick-chat's application crate: the components, the server functions (the HTTP API) and
-//! the types both sides share. With `ssr` it also holds the server-side services (`ssr`);
-//! with `hydrate` it is compiled to WASM by the `frontend` crate. Never both at once.
+//! quick-chat's application crate: the components (`ui`), the server functions (the HTTP
+//! API, `api`) and the types both sides share. The browser's chat and calls (`chat`,
+//! `call`) are state machines with browser-only drivers, like the server's relay. With
+//! `ssr` it also holds the server-side services (`ssr`); with `hydrate` it is compiled to
+//! WASM by the `frontend` crate. Never both at once.
 #![recursion_limit = "512"]
 
 pub mod api;
 pub mod call;
 pub mod chat;
+pub mod clock;
 pub mod contacts;
 pub mod error;
 pub mod i18n;
+#[cfg(feature = "hydrate")]
+pub mod js_error;
 pub mod model;
 pub mod protocol;
 #[cfg(feature = "ssr")]

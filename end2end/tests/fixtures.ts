@@ -130,3 +130,33 @@ export async function controlNetwork(page: Page): Promise<(up: boolean) => Promi
     }
   };
 }
+
+/** Makes `page`'s visibility the test's to switch (headless pages are always visible) and
+ *  records the desktop notifications the app creates. Call before the page loads. */
+export async function watchNotifications(page: Page): Promise<{
+  setHidden: (hidden: boolean) => Promise<void>;
+  notes: () => Promise<{ title: string; body: string }[]>;
+}> {
+  await page.context().grantPermissions(['notifications']);
+  await page.addInitScript(() => {
+    const w = window as unknown as { qcHidden: boolean; qcNotes: { title: string; body: string }[]; Notification: typeof Notification };
+    w.qcHidden = false;
+    w.qcNotes = [];
+    Object.defineProperty(Document.prototype, 'hidden', { configurable: true, get: () => w.qcHidden });
+    Object.defineProperty(Document.prototype, 'visibilityState', { configurable: true, get: () => (w.qcHidden ? 'hidden' : 'visible') });
+    const Real = w.Notification;
+    w.Notification = class extends Real {
+      constructor(title: string, options?: NotificationOptions) {
+        super(title, options);
+        w.qcNotes.push({ title, body: options?.body ?? '' });
+      }
+    };
+  });
+  return {
+    setHidden: (hidden: boolean) => page.evaluate((hidden) => {
+      (window as unknown as { qcHidden: boolean }).qcHidden = hidden;
+      document.dispatchEvent(new Event('visibilitychange', { bubbles: true }));
+    }, hidden),
+    notes: () => page.evaluate(() => (window as unknown as { qcNotes: { title: string; body: string }[] }).qcNotes),
+  };
+}

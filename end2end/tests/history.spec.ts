@@ -3,7 +3,7 @@
 // conversation, a hidden tab gets a desktop notification, a refused message says why and
 // goes out again with a tap.
 import { type Page } from '@playwright/test';
-import { test, expect, register, hydrated, uniqueName, secondUser, myId, befriend, openChat, send, bubble, controlNetwork, watchConsole } from './fixtures';
+import { test, expect, register, hydrated, uniqueName, secondUser, myId, befriend, openChat, send, bubble, controlNetwork, watchConsole, watchNotifications } from './fixtures';
 
 /** Sends `count` numbered texts to `to` over the page's own authenticated socket, at the
  *  relay's sustained rate, and resolves once each one is acknowledged. */
@@ -102,27 +102,8 @@ test('history scrolls back page by page; every tab of a user shows the same conv
 });
 
 test('a hidden tab gets a desktop notification; a refused message says why and goes out with a tap', async ({ page, problems, browser }) => {
-  // The tab's visibility is the test's to switch (headless pages are always visible), and
-  // the notifications the app creates are recorded as they are shown.
-  await page.context().grantPermissions(['notifications']);
-  await page.addInitScript(() => {
-    const w = window as unknown as { qcHidden: boolean; qcNotes: { title: string; body: string }[]; Notification: typeof Notification };
-    w.qcHidden = false;
-    w.qcNotes = [];
-    Object.defineProperty(Document.prototype, 'hidden', { configurable: true, get: () => w.qcHidden });
-    Object.defineProperty(Document.prototype, 'visibilityState', { configurable: true, get: () => (w.qcHidden ? 'hidden' : 'visible') });
-    const Real = w.Notification;
-    w.Notification = class extends Real {
-      constructor(title: string, options?: NotificationOptions) {
-        super(title, options);
-        w.qcNotes.push({ title, body: options?.body ?? '' });
-      }
-    };
-  });
-  const setHidden = (hidden: boolean) => page.evaluate((hidden) => {
-    (window as unknown as { qcHidden: boolean }).qcHidden = hidden;
-    document.dispatchEvent(new Event('visibilitychange', { bubbles: true }));
-  }, hidden);
+  // The tab's visibility is the test's to switch, and its notifications are recorded.
+  const { setHidden, notes } = await watchNotifications(page);
 
   // Jana's network, under the test's control.
   const setUp = await controlNetwork(page);
@@ -142,8 +123,7 @@ test('a hidden tab gets a desktop notification; a refused message says why and g
   await setHidden(true);
   await send(other.page, 'are you there?');
   await expect(bubble(page, 'are you there?')).toHaveCount(1);
-  await expect.poll(() => page.evaluate(() => (window as unknown as { qcNotes: unknown[] }).qcNotes))
-    .toEqual([{ title: 'Karl', body: 'are you there?' }]);
+  await expect.poll(notes).toEqual([{ title: 'Karl', body: 'are you there?' }]);
   await expect(page).toHaveTitle('(1) quick-chat');
   await expect(bubble(other.page, 'are you there?')).toHaveAttribute('data-state', 'sent');
   // She comes back: it is read, and no notification for what she sees on screen.
@@ -153,7 +133,7 @@ test('a hidden tab gets a desktop notification; a refused message says why and g
   await send(other.page, 'good, you are back');
   await expect(bubble(page, 'good, you are back')).toBeVisible();
   await expect(bubble(other.page, 'good, you are back')).toHaveAttribute('data-state', 'read');
-  expect(await page.evaluate(() => (window as unknown as { qcNotes: unknown[] }).qcNotes)).toHaveLength(1);
+  expect(await notes()).toHaveLength(1);
 
   await expect(page.getByTestId('not-friends')).toHaveCount(0);
 

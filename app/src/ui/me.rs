@@ -30,6 +30,8 @@ pub fn MeView() -> impl IntoView {
     let nickname = Signal::derive(move || me.with(|u| u.nickname.clone()));
     let username = Signal::derive(move || me.with(|u| u.username.clone()));
     let avatar = Signal::derive(move || me.with(|u| u.avatar.clone()));
+    // Everywhere a person's colour comes from their id: the same colour in every view.
+    let user_id = Signal::derive(move || me.with(|u| u.id.clone()));
     let signature = move || {
         let s = me.with(|u| u.signature.clone());
         if s.is_empty() {
@@ -45,7 +47,7 @@ pub fn MeView() -> impl IntoView {
                 <h2>{move || i18n.t(Msg::Me)}</h2>
             </header>
             <div class="me-card">
-                <Avatar name=nickname seed=username url=avatar size="lg"/>
+                <Avatar name=nickname seed=user_id url=avatar size="lg"/>
                 <div class="me-card-text">
                     <p class="me-nickname" data-testid="me-nickname">{move || nickname.get()}</p>
                     <p class="muted">"@" {move || username.get()}</p>

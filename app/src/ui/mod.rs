@@ -1,5 +1,6 @@
 //! The components. `auth_pages` are the signed-out pages; `shell` is the signed-in
-//! three-pane layout with its views; `widgets` holds small shared pieces.
+//! three-pane layout; its tabs are folders (`chats`, `contacts`) beside `me`; `call` is
+//! the call screen over everything; `widgets` holds small shared pieces.
 pub mod auth_pages;
 pub mod call;
 pub mod chats;
