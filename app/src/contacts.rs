@@ -3,20 +3,66 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Gender;
 
-/// The seed's `relation_type`: where a relation stands.
-pub mod relation_type {
+/// The seed's `relation_type`: where a relation stands. Stored and sent as the seed's
+/// integers (1, 2, 3), so neither the tables nor the API change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "i16", try_from = "i16")]
+#[cfg_attr(feature = "ssr", derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum))]
+#[cfg_attr(feature = "ssr", sea_orm(rs_type = "i16", db_type = "SmallInteger"))]
+pub enum RelationType {
     /// A friend request, or a request to join a group, waiting for an answer.
-    pub const REQUESTED: i16 = 1;
+    Requested = 1,
     /// Friends, or a member of a group.
-    pub const ACCEPTED: i16 = 2;
+    Accepted = 2,
     /// The other side removed this user ("removed you").
-    pub const REMOVED: i16 = 3;
+    Removed = 3,
 }
 
-/// The seed's `role_type`: what the other side is.
-pub mod role_type {
-    pub const FRIEND: i16 = 1;
-    pub const GROUP: i16 = 2;
+/// The seed's `role_type`: what the other side is (1 a user, 2 a group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "i16", try_from = "i16")]
+#[cfg_attr(feature = "ssr", derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum))]
+#[cfg_attr(feature = "ssr", sea_orm(rs_type = "i16", db_type = "SmallInteger"))]
+pub enum RoleType {
+    Friend = 1,
+    Group = 2,
+}
+
+impl From<RelationType> for i16 {
+    fn from(value: RelationType) -> i16 {
+        value as i16
+    }
+}
+
+impl TryFrom<i16> for RelationType {
+    type Error = String;
+
+    fn try_from(value: i16) -> Result<Self, String> {
+        match value {
+            1 => Ok(Self::Requested),
+            2 => Ok(Self::Accepted),
+            3 => Ok(Self::Removed),
+            other => Err(format!("relation_type {other} is not 1, 2 or 3")),
+        }
+    }
+}
+
+impl From<RoleType> for i16 {
+    fn from(value: RoleType) -> i16 {
+        value as i16
+    }
+}
+
+impl TryFrom<i16> for RoleType {
+    type Error = String;
+
+    fn try_from(value: i16) -> Result<Self, String> {
+        match value {
+            1 => Ok(Self::Friend),
+            2 => Ok(Self::Group),
+            other => Err(format!("role_type {other} is not 1 or 2")),
+        }
+    }
 }
 
 /// What anyone signed in may see of another user: their contact card.
@@ -92,8 +138,8 @@ pub struct RelationEntry {
     pub user_id: String,
     pub gender: Gender,
     pub signature: String,
-    pub relation_type: i16,
-    pub role_type: i16,
+    pub relation_type: RelationType,
+    pub role_type: RoleType,
     /// The note sent with the request.
     pub memo: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,4 +172,33 @@ pub mod limits {
     pub const GROUP_DESCRIPTION_MAX: usize = 200;
     pub const AVATAR_URL_MAX: usize = 500;
     pub const SEARCH_RESULTS: u64 = 20;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_types_travel_as_the_seed_integers() {
+        for (kind, n) in [
+            (RelationType::Requested, 1),
+            (RelationType::Accepted, 2),
+            (RelationType::Removed, 3),
+        ] {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), n.to_string());
+            assert_eq!(
+                serde_json::from_str::<RelationType>(&n.to_string()).unwrap(),
+                kind
+            );
+        }
+        for (role, n) in [(RoleType::Friend, 1), (RoleType::Group, 2)] {
+            assert_eq!(serde_json::to_string(&role).unwrap(), n.to_string());
+            assert_eq!(
+                serde_json::from_str::<RoleType>(&n.to_string()).unwrap(),
+                role
+            );
+        }
+        assert!(serde_json::from_str::<RelationType>("4").is_err());
+        assert!(serde_json::from_str::<RoleType>("0").is_err());
+    }
 }

@@ -3,7 +3,7 @@
 //! removes (which must never leave a half friendship).
 mod common;
 
-use app::contacts::{relation_type, role_type};
+use app::contacts::{RelationType, RoleType};
 use app::ssr::entity::{user_base, user_relation};
 use common::{Session, TestServer};
 use reqwest::StatusCode;
@@ -42,11 +42,11 @@ async fn pair(server: &TestServer, a: &str, b: &str) -> (Option<i16>, Option<i16
         user_relation::Entity::find()
             .filter(user_relation::Column::UserId.eq(x))
             .filter(user_relation::Column::TargetId.eq(y))
-            .filter(user_relation::Column::RoleType.eq(role_type::FRIEND))
+            .filter(user_relation::Column::RoleType.eq(RoleType::Friend))
             .one(&server.core.db)
             .await
             .unwrap()
-            .map(|r| r.relation_type)
+            .map(|r| i16::from(r.relation_type))
     };
     (kind(a, b).await, kind(b, a).await)
 }
@@ -161,7 +161,12 @@ async fn request_then_accept_makes_friends_both_ways(server: TestServer) {
     assert_eq!(sent.body, "requested");
     assert_eq!(pair(&server, "anna", "ben").await, (Some(1), None));
 
-    let received = list(&mut b, relation_type::REQUESTED, role_type::FRIEND).await;
+    let received = list(
+        &mut b,
+        RelationType::Requested.into(),
+        RoleType::Friend.into(),
+    )
+    .await;
     assert_eq!(usernames(&received), ["anna"]);
     assert_eq!(received[0]["memo"], "We met at the club");
     assert_eq!(received[0]["nickname"], "Nick anna");
@@ -624,7 +629,7 @@ async fn group_member_limit(server: TestServer) {
 /// A friendship is whole (both rows accepted) or absent on one side; never one row accepted
 /// and the other not.
 fn whole(pair: (Option<i16>, Option<i16>)) -> bool {
-    let accepted = |k: Option<i16>| k == Some(relation_type::ACCEPTED);
+    let accepted = |k: Option<i16>| k == Some(RelationType::Accepted.into());
     accepted(pair.0) == accepted(pair.1)
 }
 

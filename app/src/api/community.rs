@@ -6,7 +6,7 @@ use crate::contacts::{Community, Member, Membership};
 use crate::error::ApiError;
 
 #[cfg(feature = "ssr")]
-use crate::ssr::{auth::current_user, communities, core};
+use crate::ssr::{accounts::current_user, communities, core};
 
 /// `POST /api/v1/community/create` `{"name","description"?,"avatar"?}`.
 #[server(prefix = "/api/v1", endpoint = "community/create", input = Json, output = Json)]

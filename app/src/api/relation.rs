@@ -7,7 +7,7 @@ use crate::contacts::{RelationEntry, Standing, UserCard};
 use crate::error::ApiError;
 
 #[cfg(feature = "ssr")]
-use crate::ssr::{auth::current_user, core, relations};
+use crate::ssr::{accounts::current_user, core, relations};
 
 /// `POST /api/v1/user/search` `{"query"}`: users whose username starts with `query`, with how
 /// the caller stands with each.

@@ -2,7 +2,10 @@
 //! [`AppCore`] and already-authenticated callers; authorization happens in the callers'
 //! extractor, validation here.
 use std::collections::HashSet;
+use std::sync::Arc;
 
+use axum::extract::FromRequestParts;
+use http::request::Parts;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -170,6 +173,60 @@ pub async fn open_session(
 
 /// A session's "last active" time is written at most this often (milliseconds).
 const TOUCH_EVERY_MS: i64 = 5 * 60 * 1000;
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let core = parts
+            .extensions
+            .get::<Arc<AppCore>>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("AppCore missing from request extensions"))?;
+        let token = auth::cookie_value(&parts.headers, auth::SESSION_COOKIE)
+            .ok_or_else(ApiError::unauthorized)?;
+        authenticate(&core, &token).await
+    }
+}
+
+/// Any account by username, banned or deleted or not: for undoing relations with it and
+/// for group members who may have been banned since they joined.
+pub async fn any_user_by_name(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Option<user_base::Model>, ApiError> {
+    Ok(user_base::Entity::find()
+        .filter(user_base::Column::Username.eq(username.trim().to_ascii_lowercase()))
+        .one(db)
+        .await?)
+}
+
+/// Stores when each user was last online (Unix milliseconds), all in one transaction.
+pub async fn record_last_seen(
+    db: &DatabaseConnection,
+    latest: &std::collections::HashMap<Uuid, i64>,
+) -> Result<(), ApiError> {
+    let txn = super::write_txn(db).await?;
+    for (user, at) in latest {
+        user_base::Entity::update_many()
+            .set(user_base::ActiveModel {
+                last_seen_at: Set(Some(*at)),
+                ..Default::default()
+            })
+            .filter(user_base::Column::Id.eq(*user))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The caller of the current server function, or 401.
+pub async fn current_user() -> Result<CurrentUser, ApiError> {
+    let mut parts = leptos::prelude::use_context::<Parts>()
+        .ok_or_else(|| ApiError::internal("request parts missing"))?;
+    CurrentUser::from_request_parts(&mut parts, &()).await
+}
 
 /// The user behind a session token, if the session is live and the account usable.
 pub async fn authenticate(core: &AppCore, token: &str) -> Result<CurrentUser, ApiError> {

@@ -3,11 +3,11 @@
 //! The client never tells the server who it is; the session does. Server functions call
 //! [`current_user`]; axum handlers (the WebSocket upgrade) take `CurrentUser` as an extractor.
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::ConnectInfo;
 use base64::Engine;
 use http::HeaderMap;
 use http::request::Parts;
@@ -34,28 +34,6 @@ impl CurrentUser {
     pub fn id(&self) -> uuid::Uuid {
         self.user.id
     }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let core = parts
-            .extensions
-            .get::<Arc<AppCore>>()
-            .cloned()
-            .ok_or_else(|| ApiError::internal("AppCore missing from request extensions"))?;
-        let token =
-            cookie_value(&parts.headers, SESSION_COOKIE).ok_or_else(ApiError::unauthorized)?;
-        super::accounts::authenticate(&core, &token).await
-    }
-}
-
-/// The caller of the current server function, or 401.
-pub async fn current_user() -> Result<CurrentUser, ApiError> {
-    let mut parts = leptos::prelude::use_context::<Parts>()
-        .ok_or_else(|| ApiError::internal("request parts missing"))?;
-    CurrentUser::from_request_parts(&mut parts, &()).await
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.

@@ -7,7 +7,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
 use super::IceSettings;
-use crate::api::call::IceServer;
+use crate::protocol::IceServer;
 
 /// A TURN username and password valid until `expires` (Unix seconds).
 pub fn turn_credential(secret: &str, user: &str, expires: u64) -> (String, String) {

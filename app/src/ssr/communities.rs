@@ -15,7 +15,7 @@ use super::auth::CurrentUser;
 use super::entity::{community, user_base, user_relation};
 use super::relations::{delete_row, find_reachable, memo, public_user, put_row, row, write_txn};
 use super::{AppCore, RelationEvent, now_ms};
-use crate::contacts::{Community, Member, Membership, limits::*, relation_type, role_type};
+use crate::contacts::{Community, Member, Membership, RelationType, RoleType, limits::*};
 use crate::error::{ApiError, ErrorCode};
 use crate::protocol::RelationChange;
 
@@ -127,17 +127,17 @@ async fn lock(txn: &DatabaseTransaction, id: Uuid) -> Result<community::Model, A
 pub async fn member_count(db: &impl ConnectionTrait, id: Uuid) -> Result<u64, ApiError> {
     Ok(user_relation::Entity::find()
         .filter(user_relation::Column::TargetId.eq(id))
-        .filter(user_relation::Column::RoleType.eq(role_type::GROUP))
-        .filter(user_relation::Column::RelationType.eq(relation_type::ACCEPTED))
+        .filter(user_relation::Column::RoleType.eq(RoleType::Group))
+        .filter(user_relation::Column::RelationType.eq(RelationType::Accepted))
         .count(db)
         .await?)
 }
 
 /// Whether `user` is a member (the owner included) of group `id`.
 pub async fn is_member(db: &impl ConnectionTrait, id: Uuid, user: Uuid) -> Result<bool, ApiError> {
-    Ok(row(db, user, id, role_type::GROUP)
+    Ok(row(db, user, id, RoleType::Group)
         .await?
-        .is_some_and(|r| r.relation_type == relation_type::ACCEPTED))
+        .is_some_and(|r| r.relation_type == RelationType::Accepted))
 }
 
 async fn membership(
@@ -149,12 +149,12 @@ async fn membership(
         return Ok(Membership::Owner);
     }
     Ok(
-        match row(db, user, group.id, role_type::GROUP)
+        match row(db, user, group.id, RoleType::Group)
             .await?
             .map(|r| r.relation_type)
         {
-            Some(relation_type::ACCEPTED) => Membership::Member,
-            Some(relation_type::REQUESTED) => Membership::Requested,
+            Some(RelationType::Accepted) => Membership::Member,
+            Some(RelationType::Requested) => Membership::Requested,
             _ => Membership::None,
         },
     )
@@ -208,8 +208,8 @@ pub async fn create(
         None,
         me.id(),
         group.id,
-        role_type::GROUP,
-        relation_type::ACCEPTED,
+        RoleType::Group,
+        RelationType::Accepted,
         None,
     )
     .await?;
@@ -281,11 +281,11 @@ pub async fn join(
     core.contact_request_allowed(me.id())?;
     let txn = write_txn(&core.db).await?;
     let group = lock(&txn, id).await?;
-    let mine = row(&txn, me.id(), id, role_type::GROUP).await?;
+    let mine = row(&txn, me.id(), id, RoleType::Group).await?;
     if group.owner_id == me.id()
         || mine
             .as_ref()
-            .is_some_and(|r| r.relation_type == relation_type::ACCEPTED)
+            .is_some_and(|r| r.relation_type == RelationType::Accepted)
     {
         return Err(ApiError::new(
             ErrorCode::AlreadyMember,
@@ -298,7 +298,7 @@ pub async fn join(
     // The same request again: nothing changes, and the owner is not told twice.
     if mine
         .as_ref()
-        .is_some_and(|r| r.relation_type == relation_type::REQUESTED && r.memo == memo)
+        .is_some_and(|r| r.relation_type == RelationType::Requested && r.memo == memo)
     {
         txn.commit().await?;
         return Ok(Membership::Requested);
@@ -308,8 +308,8 @@ pub async fn join(
         mine,
         me.id(),
         id,
-        role_type::GROUP,
-        relation_type::REQUESTED,
+        RoleType::Group,
+        RelationType::Requested,
         Some(&memo),
     )
     .await?;
@@ -359,8 +359,8 @@ pub async fn approve(
     let user = find_reachable(&txn, username)
         .await
         .map_err(|_| no_join_request())?;
-    let request = row(&txn, user.id, group.id, role_type::GROUP).await?;
-    if request.as_ref().map(|r| r.relation_type) != Some(relation_type::REQUESTED) {
+    let request = row(&txn, user.id, group.id, RoleType::Group).await?;
+    if request.as_ref().map(|r| r.relation_type) != Some(RelationType::Requested) {
         return Err(no_join_request());
     }
     if member_count(&txn, group.id).await? >= core.settings.group_max_members {
@@ -371,8 +371,8 @@ pub async fn approve(
         request,
         user.id,
         group.id,
-        role_type::GROUP,
-        relation_type::ACCEPTED,
+        RoleType::Group,
+        RelationType::Accepted,
         None,
     )
     .await?;
@@ -397,11 +397,11 @@ pub async fn decline(
 ) -> Result<(), ApiError> {
     let txn = write_txn(&core.db).await?;
     let group = owned(&txn, me, id).await?;
-    let user = member_user(&txn, username)
+    let user = super::accounts::any_user_by_name(&txn, username)
         .await?
         .ok_or_else(no_join_request)?;
-    match row(&txn, user.id, group.id, role_type::GROUP).await? {
-        Some(r) if r.relation_type == relation_type::REQUESTED => delete_row(&txn, r).await?,
+    match row(&txn, user.id, group.id, RoleType::Group).await? {
+        Some(r) if r.relation_type == RelationType::Requested => delete_row(&txn, r).await?,
         _ => return Err(no_join_request()),
     }
     txn.commit().await?;
@@ -415,17 +415,6 @@ pub async fn decline(
     Ok(())
 }
 
-/// Any account by username (members may have been banned since they joined).
-async fn member_user(
-    db: &impl ConnectionTrait,
-    username: &str,
-) -> Result<Option<user_base::Model>, ApiError> {
-    Ok(user_base::Entity::find()
-        .filter(user_base::Column::Username.eq(username.trim().to_ascii_lowercase()))
-        .one(db)
-        .await?)
-}
-
 /// A member leaves (or withdraws a join request). The owner must hand over first.
 pub async fn leave(core: &AppCore, me: &CurrentUser, id: &str) -> Result<(), ApiError> {
     let txn = write_txn(&core.db).await?;
@@ -436,7 +425,7 @@ pub async fn leave(core: &AppCore, me: &CurrentUser, id: &str) -> Result<(), Api
             "The owner cannot leave; hand the group over or dissolve it.",
         ));
     }
-    let mine = row(&txn, me.id(), group.id, role_type::GROUP)
+    let mine = row(&txn, me.id(), group.id, RoleType::Group)
         .await?
         .ok_or_else(|| {
             ApiError::new(ErrorCode::NotMember, "You are not a member of this group.")
@@ -499,7 +488,7 @@ pub async fn remove_member(
 ) -> Result<(), ApiError> {
     let txn = write_txn(&core.db).await?;
     let group = owned(&txn, me, id).await?;
-    let user = member_user(&txn, username)
+    let user = super::accounts::any_user_by_name(&txn, username)
         .await?
         .ok_or_else(not_a_member)?;
     if user.id == me.id() {
@@ -508,8 +497,8 @@ pub async fn remove_member(
             "The owner cannot remove themself.",
         ));
     }
-    match row(&txn, user.id, group.id, role_type::GROUP).await? {
-        Some(r) if r.relation_type == relation_type::ACCEPTED => delete_row(&txn, r).await?,
+    match row(&txn, user.id, group.id, RoleType::Group).await? {
+        Some(r) if r.relation_type == RelationType::Accepted => delete_row(&txn, r).await?,
         _ => return Err(not_a_member()),
     }
     txn.commit().await?;
@@ -533,7 +522,7 @@ pub async fn transfer(
 ) -> Result<Community, ApiError> {
     let txn = write_txn(&core.db).await?;
     let group = owned(&txn, me, id).await?;
-    let user = member_user(&txn, username)
+    let user = super::accounts::any_user_by_name(&txn, username)
         .await?
         .ok_or_else(not_a_member)?;
     if user.id == me.id() {
@@ -565,7 +554,7 @@ pub async fn dissolve(core: &AppCore, me: &CurrentUser, id: &str) -> Result<(), 
     row.update(&txn).await?;
     user_relation::Entity::delete_many()
         .filter(user_relation::Column::TargetId.eq(group_id))
-        .filter(user_relation::Column::RoleType.eq(role_type::GROUP))
+        .filter(user_relation::Column::RoleType.eq(RoleType::Group))
         .exec(&txn)
         .await?;
     txn.commit().await?;
@@ -588,8 +577,8 @@ pub async fn members(core: &AppCore, me: &CurrentUser, id: &str) -> Result<Vec<M
     }
     let rows = user_relation::Entity::find()
         .filter(user_relation::Column::TargetId.eq(group.id))
-        .filter(user_relation::Column::RoleType.eq(role_type::GROUP))
-        .filter(user_relation::Column::RelationType.eq(relation_type::ACCEPTED))
+        .filter(user_relation::Column::RoleType.eq(RoleType::Group))
+        .filter(user_relation::Column::RelationType.eq(RelationType::Accepted))
         .order_by_asc(user_relation::Column::UpdatedAt)
         .all(&core.db)
         .await?;

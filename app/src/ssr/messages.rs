@@ -1,7 +1,8 @@
 //! Messages in the database: storing batches (idempotent, ids in commit order), what a user
 //! may see, sync pages, history pages, the conversation list, read cursors.
 //!
-//! The relay calls these; it owns the connections and never touches SQL itself.
+//! The relay calls these (and `accounts::record_last_seen`); it owns the connections and
+//! runs no query of its own (only SQLite's log checkpoint, in `relay/store.rs`).
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -13,7 +14,7 @@ use uuid::Uuid;
 
 use super::entity::{chat_record, community, read_cursor, user_base, user_relation};
 use super::relations::write_txn;
-use crate::contacts::{relation_type, role_type};
+use crate::contacts::{RelationType, RoleType};
 use crate::error::ApiError;
 use crate::protocol::{Content, ConversationSummary, MessageView, Peer};
 
@@ -325,8 +326,8 @@ pub async fn my_groups(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<Uuid>,
         .select_only()
         .column(user_relation::Column::TargetId)
         .filter(user_relation::Column::UserId.eq(me))
-        .filter(user_relation::Column::RoleType.eq(role_type::GROUP))
-        .filter(user_relation::Column::RelationType.eq(relation_type::ACCEPTED))
+        .filter(user_relation::Column::RoleType.eq(RoleType::Group))
+        .filter(user_relation::Column::RelationType.eq(RelationType::Accepted))
         .into_tuple()
         .all(db)
         .await?)
@@ -338,8 +339,8 @@ pub async fn group_members(db: &impl ConnectionTrait, group: Uuid) -> Result<Vec
         .select_only()
         .column(user_relation::Column::UserId)
         .filter(user_relation::Column::TargetId.eq(group))
-        .filter(user_relation::Column::RoleType.eq(role_type::GROUP))
-        .filter(user_relation::Column::RelationType.eq(relation_type::ACCEPTED))
+        .filter(user_relation::Column::RoleType.eq(RoleType::Group))
+        .filter(user_relation::Column::RelationType.eq(RelationType::Accepted))
         .into_tuple()
         .all(db)
         .await?)
@@ -352,8 +353,8 @@ pub async fn friends_of(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<Uuid>
         .select_only()
         .column(user_relation::Column::TargetId)
         .filter(user_relation::Column::UserId.eq(me))
-        .filter(user_relation::Column::RoleType.eq(role_type::FRIEND))
-        .filter(user_relation::Column::RelationType.eq(relation_type::ACCEPTED))
+        .filter(user_relation::Column::RoleType.eq(RoleType::Friend))
+        .filter(user_relation::Column::RelationType.eq(RelationType::Accepted))
         .into_tuple()
         .all(db)
         .await?)

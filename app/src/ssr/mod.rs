@@ -208,6 +208,17 @@ pub fn core() -> Result<Arc<AppCore>, ApiError> {
         .ok_or_else(|| ApiError::internal("AppCore missing from request extensions"))
 }
 
+/// Begins a transaction that will write: on SQLite it takes the write lock at once, so two
+/// such transactions queue instead of failing when the second one tries to write.
+pub async fn write_txn(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, ApiError> {
+    use sea_orm::TransactionTrait;
+    let options = sea_orm::TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    Ok(db.begin_with_options(options).await?)
+}
+
 /// Now, in Unix milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -10,9 +10,8 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -20,8 +19,8 @@ use super::auth::CurrentUser;
 use super::entity::{community, user_base, user_relation};
 use super::{AppCore, RelationEvent, now_ms};
 use crate::contacts::{
-    CommunitySummary, PublicUser, RelationEntry, Standing, UserCard, limits::*, relation_type,
-    role_type,
+    CommunitySummary, PublicUser, RelationEntry, RelationType, RoleType, Standing, UserCard,
+    limits::*,
 };
 use crate::error::{ApiError, ErrorCode};
 use crate::model::{Gender, Role};
@@ -39,15 +38,7 @@ pub fn public_user(user: &user_base::Model) -> PublicUser {
     }
 }
 
-/// Begins a transaction that will write: on SQLite it takes the write lock at once, so two
-/// such transactions queue instead of failing when the second one tries to write.
-pub async fn write_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, ApiError> {
-    let options = TransactionOptions {
-        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-        ..Default::default()
-    };
-    Ok(db.begin_with_options(options).await?)
-}
+pub use super::write_txn;
 
 /// Locks the rows of the given users until the transaction ends (in id order, so two
 /// transactions locking the same pair cannot deadlock). SQLite needs no row locks: its
@@ -95,7 +86,7 @@ pub async fn row(
     db: &impl ConnectionTrait,
     user: Uuid,
     target: Uuid,
-    role: i16,
+    role: RoleType,
 ) -> Result<Option<user_relation::Model>, ApiError> {
     Ok(user_relation::Entity::find()
         .filter(user_relation::Column::UserId.eq(user))
@@ -112,8 +103,8 @@ pub async fn put_row(
     existing: Option<user_relation::Model>,
     user: Uuid,
     target: Uuid,
-    role: i16,
-    kind: i16,
+    role: RoleType,
+    kind: RelationType,
     memo: Option<&str>,
 ) -> Result<(), ApiError> {
     let now = now_ms();
@@ -172,10 +163,10 @@ fn standing(
         mine.map(|r| r.relation_type),
         theirs.map(|r| r.relation_type),
     ) {
-        (Some(relation_type::ACCEPTED), _) => Standing::Friend,
-        (_, Some(relation_type::REQUESTED)) => Standing::RequestedYou,
-        (Some(relation_type::REQUESTED), _) => Standing::Requested,
-        (Some(relation_type::REMOVED), _) => Standing::RemovedYou,
+        (Some(RelationType::Accepted), _) => Standing::Friend,
+        (_, Some(RelationType::Requested)) => Standing::RequestedYou,
+        (Some(RelationType::Requested), _) => Standing::Requested,
+        (Some(RelationType::Removed), _) => Standing::RemovedYou,
         _ => Standing::None,
     }
 }
@@ -215,7 +206,7 @@ pub async fn search(
         .await?;
     let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
     let rows = user_relation::Entity::find()
-        .filter(user_relation::Column::RoleType.eq(role_type::FRIEND))
+        .filter(user_relation::Column::RoleType.eq(RoleType::Friend))
         .filter(
             Condition::any()
                 .add(
@@ -272,8 +263,8 @@ pub async fn request(
     core.contact_request_allowed(me.id())?;
     let txn = write_txn(&core.db).await?;
     lock_users(&txn, &[me.id(), target.id]).await?;
-    let mine = row(&txn, me.id(), target.id, role_type::FRIEND).await?;
-    let theirs = row(&txn, target.id, me.id(), role_type::FRIEND).await?;
+    let mine = row(&txn, me.id(), target.id, RoleType::Friend).await?;
+    let theirs = row(&txn, target.id, me.id(), RoleType::Friend).await?;
     let result = match standing(mine.as_ref(), theirs.as_ref()) {
         Standing::Friend => {
             return Err(ApiError::new(
@@ -288,8 +279,8 @@ pub async fn request(
                 theirs,
                 target.id,
                 me.id(),
-                role_type::FRIEND,
-                relation_type::ACCEPTED,
+                RoleType::Friend,
+                RelationType::Accepted,
                 None,
             )
             .await?;
@@ -298,8 +289,8 @@ pub async fn request(
                 mine,
                 me.id(),
                 target.id,
-                role_type::FRIEND,
-                relation_type::ACCEPTED,
+                RoleType::Friend,
+                RelationType::Accepted,
                 Some(&memo),
             )
             .await?;
@@ -316,8 +307,8 @@ pub async fn request(
                 mine,
                 me.id(),
                 target.id,
-                role_type::FRIEND,
-                relation_type::REQUESTED,
+                RoleType::Friend,
+                RelationType::Requested,
                 Some(&memo),
             )
             .await?;
@@ -358,18 +349,18 @@ pub async fn accept(core: &AppCore, me: &CurrentUser, username: &str) -> Result<
         .map_err(|_| no_request())?;
     let txn = write_txn(&core.db).await?;
     lock_users(&txn, &[me.id(), requester.id]).await?;
-    let theirs = row(&txn, requester.id, me.id(), role_type::FRIEND).await?;
-    if theirs.as_ref().map(|r| r.relation_type) != Some(relation_type::REQUESTED) {
+    let theirs = row(&txn, requester.id, me.id(), RoleType::Friend).await?;
+    if theirs.as_ref().map(|r| r.relation_type) != Some(RelationType::Requested) {
         return Err(no_request());
     }
-    let mine = row(&txn, me.id(), requester.id, role_type::FRIEND).await?;
+    let mine = row(&txn, me.id(), requester.id, RoleType::Friend).await?;
     put_row(
         &txn,
         theirs,
         requester.id,
         me.id(),
-        role_type::FRIEND,
-        relation_type::ACCEPTED,
+        RoleType::Friend,
+        RelationType::Accepted,
         None,
     )
     .await?;
@@ -378,8 +369,8 @@ pub async fn accept(core: &AppCore, me: &CurrentUser, username: &str) -> Result<
         mine,
         me.id(),
         requester.id,
-        role_type::FRIEND,
-        relation_type::ACCEPTED,
+        RoleType::Friend,
+        RelationType::Accepted,
         None,
     )
     .await?;
@@ -393,14 +384,14 @@ pub async fn accept(core: &AppCore, me: &CurrentUser, username: &str) -> Result<
 
 /// Declines (deletes) the request `username` sent to the caller.
 pub async fn decline(core: &AppCore, me: &CurrentUser, username: &str) -> Result<(), ApiError> {
-    let requester = user_by_name(&core.db, username)
+    let requester = super::accounts::any_user_by_name(&core.db, username)
         .await?
         .ok_or_else(no_request)?;
     let txn = write_txn(&core.db).await?;
     lock_users(&txn, &[me.id(), requester.id]).await?;
-    let theirs = row(&txn, requester.id, me.id(), role_type::FRIEND).await?;
+    let theirs = row(&txn, requester.id, me.id(), RoleType::Friend).await?;
     match theirs {
-        Some(r) if r.relation_type == relation_type::REQUESTED => delete_row(&txn, r).await?,
+        Some(r) if r.relation_type == RelationType::Requested => delete_row(&txn, r).await?,
         _ => return Err(no_request()),
     }
     txn.commit().await?;
@@ -412,45 +403,34 @@ pub async fn decline(core: &AppCore, me: &CurrentUser, username: &str) -> Result
     Ok(())
 }
 
-/// Any account by username, banned or not (for undoing relations with it).
-async fn user_by_name(
-    db: &impl ConnectionTrait,
-    username: &str,
-) -> Result<Option<user_base::Model>, ApiError> {
-    Ok(user_base::Entity::find()
-        .filter(user_base::Column::Username.eq(username.trim().to_ascii_lowercase()))
-        .one(db)
-        .await?)
-}
-
 /// Removes `username` from the caller's contacts: a friend is unfriended (they keep a
 /// "removed you" entry), a pending request of the caller's is withdrawn, and a "removed you"
 /// entry is dismissed.
 pub async fn remove(core: &AppCore, me: &CurrentUser, username: &str) -> Result<(), ApiError> {
     let not_related = || ApiError::not_found("This user is not in your contacts.");
-    let other = user_by_name(&core.db, username)
+    let other = super::accounts::any_user_by_name(&core.db, username)
         .await?
         .ok_or_else(not_related)?;
     let txn = write_txn(&core.db).await?;
     lock_users(&txn, &[me.id(), other.id]).await?;
-    let mine = row(&txn, me.id(), other.id, role_type::FRIEND)
+    let mine = row(&txn, me.id(), other.id, RoleType::Friend)
         .await?
         .ok_or_else(not_related)?;
     let change = match mine.relation_type {
-        relation_type::ACCEPTED => RelationChange::FriendRemoved,
+        RelationType::Accepted => RelationChange::FriendRemoved,
         _ => RelationChange::FriendRequest,
     };
-    if mine.relation_type == relation_type::ACCEPTED
-        && let Some(theirs) = row(&txn, other.id, me.id(), role_type::FRIEND).await?
-        && theirs.relation_type == relation_type::ACCEPTED
+    if mine.relation_type == RelationType::Accepted
+        && let Some(theirs) = row(&txn, other.id, me.id(), RoleType::Friend).await?
+        && theirs.relation_type == RelationType::Accepted
     {
         put_row(
             &txn,
             Some(theirs),
             other.id,
             me.id(),
-            role_type::FRIEND,
-            relation_type::REMOVED,
+            RoleType::Friend,
+            RelationType::Removed,
             None,
         )
         .await?;
@@ -467,8 +447,8 @@ pub async fn remove(core: &AppCore, me: &CurrentUser, username: &str) -> Result<
 /// Whether two users are friends (both rows accepted).
 pub async fn are_friends(db: &impl ConnectionTrait, a: Uuid, b: Uuid) -> Result<bool, ApiError> {
     let rows = user_relation::Entity::find()
-        .filter(user_relation::Column::RoleType.eq(role_type::FRIEND))
-        .filter(user_relation::Column::RelationType.eq(relation_type::ACCEPTED))
+        .filter(user_relation::Column::RoleType.eq(RoleType::Friend))
+        .filter(user_relation::Column::RelationType.eq(RelationType::Accepted))
         .filter(
             Condition::any()
                 .add(
@@ -503,28 +483,36 @@ pub async fn list(
     role: i16,
     sent: bool,
 ) -> Result<Vec<RelationEntry>, ApiError> {
+    let unlisted = || {
+        ApiError::invalid(
+            "relation_type",
+            "List relation_type 1, 2 or 3 with role_type 1, or relation_type 1 or 2 with role_type 2.",
+        )
+    };
+    let kind = RelationType::try_from(kind).map_err(|_| unlisted())?;
+    let role = RoleType::try_from(role).map_err(|_| unlisted())?;
     let base = user_relation::Entity::find()
         .filter(user_relation::Column::RelationType.eq(kind))
         .filter(user_relation::Column::RoleType.eq(role))
         .order_by_desc(user_relation::Column::UpdatedAt);
     // Which rows, and which column of each names the other user.
     let (rows, other_is_target) = match (kind, role) {
-        (relation_type::REQUESTED, role_type::FRIEND) if !sent => (
+        (RelationType::Requested, RoleType::Friend) if !sent => (
             base.filter(user_relation::Column::TargetId.eq(me.id()))
                 .all(&core.db)
                 .await?,
             false,
         ),
         (
-            relation_type::REQUESTED | relation_type::ACCEPTED | relation_type::REMOVED,
-            role_type::FRIEND,
+            RelationType::Requested | RelationType::Accepted | RelationType::Removed,
+            RoleType::Friend,
         ) => (
             base.filter(user_relation::Column::UserId.eq(me.id()))
                 .all(&core.db)
                 .await?,
             true,
         ),
-        (relation_type::REQUESTED, role_type::GROUP) if !sent => {
+        (RelationType::Requested, RoleType::Group) if !sent => {
             let owned: Vec<Uuid> = community::Entity::find()
                 .select_only()
                 .column(community::Column::Id)
@@ -540,18 +528,13 @@ pub async fn list(
                 false,
             )
         }
-        (relation_type::REQUESTED | relation_type::ACCEPTED, role_type::GROUP) => (
+        (RelationType::Requested | RelationType::Accepted, RoleType::Group) => (
             base.filter(user_relation::Column::UserId.eq(me.id()))
                 .all(&core.db)
                 .await?,
             false,
         ),
-        _ => {
-            return Err(ApiError::invalid(
-                "relation_type",
-                "List relation_type 1, 2 or 3 with role_type 1, or relation_type 1 or 2 with role_type 2.",
-            ));
-        }
+        _ => return Err(unlisted()),
     };
     let user_ids: Vec<Uuid> = rows
         .iter()
@@ -570,7 +553,7 @@ pub async fn list(
         .into_iter()
         .map(|u| (u.id, u))
         .collect();
-    let communities: HashMap<Uuid, community::Model> = if role == role_type::GROUP {
+    let communities: HashMap<Uuid, community::Model> = if role == RoleType::Group {
         community::Entity::find()
             .filter(community::Column::Id.is_in(rows.iter().map(|r| r.target_id)))
             .filter(community::Column::DeletedAt.is_null())
@@ -593,7 +576,7 @@ pub async fn list(
             if other.deleted_at.is_some() {
                 return None;
             }
-            let community = if role == role_type::GROUP {
+            let community = if role == RoleType::Group {
                 let c = communities.get(&r.target_id)?;
                 Some(CommunitySummary {
                     id: c.id.to_string(),

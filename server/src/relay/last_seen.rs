@@ -6,10 +6,8 @@
 //! batch was written goes into one transaction.
 use std::collections::HashMap;
 
-use app::ssr::entity::user_base;
-use app::ssr::relations::write_txn;
-use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use app::ssr::accounts;
+use sea_orm::DatabaseConnection;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -47,23 +45,8 @@ async fn write_loop(db: DatabaseConnection, mut rx: mpsc::Receiver<(Uuid, i64)>)
             let time = latest.entry(user).or_insert(at);
             *time = (*time).max(at);
         }
-        if let Err(err) = write(&db, &latest).await {
-            tracing::warn!(%err, users = latest.len(), "could not store last_seen_at");
+        if let Err(err) = accounts::record_last_seen(&db, &latest).await {
+            tracing::warn!(err = %err.message, users = latest.len(), "could not store last_seen_at");
         }
     }
-}
-
-async fn write(db: &DatabaseConnection, latest: &HashMap<Uuid, i64>) -> Result<(), DbErr> {
-    let txn = write_txn(db).await.map_err(|e| DbErr::Custom(e.message))?;
-    for (user, at) in latest {
-        user_base::Entity::update_many()
-            .set(user_base::ActiveModel {
-                last_seen_at: Set(Some(*at)),
-                ..Default::default()
-            })
-            .filter(user_base::Column::Id.eq(*user))
-            .exec(&txn)
-            .await?;
-    }
-    txn.commit().await
 }

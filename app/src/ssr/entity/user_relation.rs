@@ -1,6 +1,8 @@
 //! `user_relation`: the seed's friendship and group-membership rows.
 use sea_orm::entity::prelude::*;
 
+use crate::contacts::{RelationType, RoleType};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "user_relation")]
 pub struct Model {
@@ -11,9 +13,9 @@ pub struct Model {
     /// The other user (role_type 1) or the community (role_type 2).
     pub target_id: Uuid,
     /// 1 request pending, 2 accepted, 3 removed ("removed you").
-    pub relation_type: i16,
+    pub relation_type: RelationType,
     /// 1 friend, 2 group.
-    pub role_type: i16,
+    pub role_type: RoleType,
     /// The note sent with the request.
     pub memo: String,
     pub created_at: i64,
