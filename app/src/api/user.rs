@@ -10,8 +10,8 @@ use crate::model::{SessionInfo, UserProfile};
 
 #[cfg(feature = "ssr")]
 mod ssr {
-    pub use crate::ssr::accounts::{self, ProfileChange};
-    pub use crate::ssr::auth::{self, current_user};
+    pub use crate::ssr::accounts::{self, ProfileChange, current_user};
+    pub use crate::ssr::auth;
     pub use crate::ssr::core;
 
     use crate::error::ApiError;
@@ -53,14 +53,59 @@ mod ssr {
         Ok(accounts::profile(&user))
     }
 
-    /// For a plain form post (no JavaScript), send the browser on to `to`.
-    pub fn redirect_plain_form(to: &str) {
-        let plain_form = leptos::prelude::use_context::<http::request::Parts>()
+    /// Whether the request is a plain form post (no JavaScript): it accepts HTML.
+    fn plain_form() -> bool {
+        leptos::prelude::use_context::<http::request::Parts>()
             .and_then(|p| p.headers.get(http::header::ACCEPT).cloned())
             .and_then(|v| v.to_str().ok().map(|s| s.contains("text/html")))
-            .unwrap_or(false);
-        if plain_form {
+            .unwrap_or(false)
+    }
+
+    /// For a plain form post, send the browser on to `to`.
+    pub fn redirect_plain_form(to: &str) {
+        if plain_form() {
             leptos_axum::redirect(to);
+        }
+    }
+
+    /// A plain form that failed goes back to `page` with the error (as Leptos encodes it for
+    /// the form's server function at `path`) and what the user typed in `fields`, so the
+    /// page shows the error and keeps the fields filled (never the password).
+    pub fn back_to_form(page: &str, path: &str, fields: &[(&str, &str)], err: &ApiError) {
+        use leptos::server_fn::error::ServerFnUrlError;
+        if !plain_form() {
+            return;
+        }
+        let query: Vec<String> = fields
+            .iter()
+            .map(|(name, value)| format!("{name}={}", percent_encode(value)))
+            .collect();
+        let base = format!("http://form.invalid{page}?{}", query.join("&"));
+        if let Ok(url) = ServerFnUrlError::new(path, err.clone()).to_url(&base) {
+            leptos_axum::redirect(&format!("{}?{}", url.path(), url.query().unwrap_or("")));
+        }
+    }
+
+    /// Every byte but `A-Z a-z 0-9 - . _ ~` as `%XX`.
+    fn percent_encode(value: &str) -> String {
+        value
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn percent_encoding_keeps_what_is_safe_and_escapes_the_rest() {
+            assert_eq!(super::percent_encode("amy_01"), "amy_01");
+            assert_eq!(super::percent_encode("a&b=c d"), "a%26b%3Dc%20d");
+            assert_eq!(super::percent_encode("小"), "%E5%B0%8F");
         }
     }
 }
@@ -83,9 +128,21 @@ pub async fn register_form(
     nickname: String,
     password: String,
 ) -> Result<UserProfile, ApiError> {
-    let profile = ssr::register(&username, &nickname, &password).await?;
-    ssr::redirect_plain_form("/chats");
-    Ok(profile)
+    use leptos::server_fn::ServerFn;
+    match ssr::register(&username, &nickname, &password).await {
+        Ok(profile) => {
+            ssr::redirect_plain_form("/chats");
+            Ok(profile)
+        }
+        Err(err) => {
+            let fields = [
+                ("username", username.as_str()),
+                ("nickname", nickname.as_str()),
+            ];
+            ssr::back_to_form("/register", RegisterForm::PATH, &fields, &err);
+            Err(err)
+        }
+    }
 }
 
 /// `POST /api/v1/user/login` `{"username","password"}`: sets the session cookie.
@@ -97,9 +154,18 @@ pub async fn login(username: String, password: String) -> Result<UserProfile, Ap
 /// The login page's form: as `login`, URL-encoded.
 #[server(prefix = "/api/v1", endpoint = "user/login_form", input = PostUrl, output = Json)]
 pub async fn login_form(username: String, password: String) -> Result<UserProfile, ApiError> {
-    let profile = ssr::login(&username, &password).await?;
-    ssr::redirect_plain_form("/chats");
-    Ok(profile)
+    use leptos::server_fn::ServerFn;
+    match ssr::login(&username, &password).await {
+        Ok(profile) => {
+            ssr::redirect_plain_form("/chats");
+            Ok(profile)
+        }
+        Err(err) => {
+            let fields = [("username", username.as_str())];
+            ssr::back_to_form("/login", LoginForm::PATH, &fields, &err);
+            Err(err)
+        }
+    }
 }
 
 /// `POST /api/v1/user/logout`: ends this session and clears the cookie. Answers 200 even

@@ -3,6 +3,7 @@
 //! once hydrated, `ActionForm` sends the same form with `fetch` and shows errors in place.
 use leptos::prelude::*;
 use leptos_router::components::{A, Redirect};
+use leptos_router::hooks::use_query_map;
 
 use crate::api::user::{LoginForm, RegisterForm};
 use crate::error::ApiError;
@@ -79,6 +80,13 @@ where
     });
 }
 
+/// What a plain form (no JavaScript) that failed sent back for `field`: the page shows the
+/// error and keeps what the user typed.
+fn typed(field: &'static str) -> impl Fn() -> String + Send + Sync + 'static {
+    let query = use_query_map();
+    move || query.read().get(field).unwrap_or_default()
+}
+
 fn action_error<T, V>(value: V) -> Signal<Option<ApiError>>
 where
     T: Clone + Send + Sync + 'static,
@@ -107,6 +115,7 @@ pub fn LoginPage() -> impl IntoView {
                             required
                             maxlength=USERNAME_MAX
                             autofocus
+                            value=typed("username")
                         />
                     </label>
                     <label class="field">
@@ -157,12 +166,13 @@ pub fn RegisterPage() -> impl IntoView {
                             maxlength=USERNAME_MAX
                             pattern="[A-Za-z0-9_]+"
                             autofocus
+                            value=typed("username")
                         />
                         <small class="muted">{move || i18n.t(Msg::UsernameHint)}</small>
                     </label>
                     <label class="field">
                         <span>{move || i18n.t(Msg::Nickname)}</span>
-                        <input name="nickname" autocomplete="nickname" required maxlength=NICKNAME_MAX/>
+                        <input name="nickname" autocomplete="nickname" required maxlength=NICKNAME_MAX value=typed("nickname")/>
                     </label>
                     <label class="field">
                         <span>{move || i18n.t(Msg::Password)}</span>
