@@ -46,17 +46,17 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         <!DOCTYPE html>
         <html>
             <head>
-                <meta charset="utf-8"/>
-                <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <AutoReload options=options.clone()/>
-                <HydrationScripts options=options.clone()/>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options=options.clone() />
                 // The file name carries the stylesheet's content hash (cargo-leptos
                 // `hash-files`), so browsers may keep it for a year.
-                <HashedStylesheet options id="leptos"/>
-                <MetaTags/>
+                <HashedStylesheet options id="leptos" />
+                <MetaTags />
             </head>
             <body>
-                <App/>
+                <App />
             </body>
         </html>
     }
@@ -86,32 +86,32 @@ pub fn App() -> impl IntoView {
     ui::provide_auth();
 
     view! {
-        <Html attr:lang=move || i18n.lang.get().tag()/>
-        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
-        <Meta name="color-scheme" content="light"/>
-        <Title text=title_text(i18n)/>
+        <Html attr:lang=move || i18n.lang.get().tag() />
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
+        <Meta name="color-scheme" content="light" />
+        <Title text=title_text(i18n) />
         <Router>
             <Routes fallback=NotFound>
-                <Route path=path!("/login") view=LoginPage ssr=ASYNC/>
-                <Route path=path!("/register") view=RegisterPage ssr=ASYNC/>
+                <Route path=path!("/login") view=LoginPage ssr=ASYNC />
+                <Route path=path!("/register") view=RegisterPage ssr=ASYNC />
                 <ParentRoute path=path!("") view=Shell ssr=ASYNC>
-                    <Route path=path!("") view=|| view! { <Redirect path="/chats"/> } ssr=ASYNC/>
+                    <Route path=path!("") view=|| view! { <Redirect path="/chats" /> } ssr=ASYNC />
                     <ParentRoute path=path!("chats") view=ChatsView ssr=ASYNC>
-                        <Route path=path!("") view=NoConversation ssr=ASYNC/>
-                        <Route path=path!("user/:user") view=ConversationPane ssr=ASYNC/>
-                        <Route path=path!("group/:group") view=ConversationPane ssr=ASYNC/>
+                        <Route path=path!("") view=NoConversation ssr=ASYNC />
+                        <Route path=path!("user/:user") view=ConversationPane ssr=ASYNC />
+                        <Route path=path!("group/:group") view=ConversationPane ssr=ASYNC />
                     </ParentRoute>
                     <ParentRoute path=path!("contacts") view=ContactsView ssr=ASYNC>
-                        <Route path=path!("") view=NoContact ssr=ASYNC/>
-                        <Route path=path!("user/:username") view=UserDetail ssr=ASYNC/>
-                        <Route path=path!("group/:id") view=GroupDetail ssr=ASYNC/>
+                        <Route path=path!("") view=NoContact ssr=ASYNC />
+                        <Route path=path!("user/:username") view=UserDetail ssr=ASYNC />
+                        <Route path=path!("group/:id") view=GroupDetail ssr=ASYNC />
                     </ParentRoute>
                     <ParentRoute path=path!("me") view=MeView ssr=ASYNC>
-                        <Route path=path!("") view=ProfileEditor ssr=ASYNC/>
-                        <Route path=path!("profile") view=ProfileEditor ssr=ASYNC/>
-                        <Route path=path!("password") view=PasswordEditor ssr=ASYNC/>
-                        <Route path=path!("sessions") view=SessionsEditor ssr=ASYNC/>
-                        <Route path=path!("language") view=LanguageEditor ssr=ASYNC/>
+                        <Route path=path!("") view=ProfileEditor ssr=ASYNC />
+                        <Route path=path!("profile") view=ProfileEditor ssr=ASYNC />
+                        <Route path=path!("password") view=PasswordEditor ssr=ASYNC />
+                        <Route path=path!("sessions") view=SessionsEditor ssr=ASYNC />
+                        <Route path=path!("language") view=LanguageEditor ssr=ASYNC />
                     </ParentRoute>
                 </ParentRoute>
             </Routes>

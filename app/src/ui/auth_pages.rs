@@ -21,7 +21,7 @@ fn SignedOutOnly(children: ChildrenFn) -> impl IntoView {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 match auth.user.await {
-                    Ok(Some(_)) => view! { <Redirect path="/chats"/> }.into_any(),
+                    Ok(Some(_)) => view! { <Redirect path="/chats" /> }.into_any(),
                     _ => children.read_value()().into_any(),
                 }
             })}
@@ -37,7 +37,7 @@ fn AuthCard(children: Children) -> impl IntoView {
         <main class="auth-page">
             <section class="auth-card">
                 <header class="auth-brand">
-                    <img class="auth-logo" src="/favicon.svg" alt=""/>
+                    <img class="auth-logo" src="/favicon.svg" alt="" />
                     <h1>{move || i18n.t(Msg::AppName)}</h1>
                     <p class="muted">{move || i18n.t(Msg::Tagline)}</p>
                 </header>
@@ -128,7 +128,7 @@ pub fn LoginPage() -> impl IntoView {
                             maxlength=PASSWORD_MAX
                         />
                     </label>
-                    <ErrorNote error/>
+                    <ErrorNote error />
                     <button class="primary wide" type="submit" disabled=move || pending.get()>
                         {move || {
                             if pending.get() { i18n.t(Msg::LoggingIn) } else { i18n.t(Msg::Login) }
@@ -172,7 +172,13 @@ pub fn RegisterPage() -> impl IntoView {
                     </label>
                     <label class="field">
                         <span>{move || i18n.t(Msg::Nickname)}</span>
-                        <input name="nickname" autocomplete="nickname" required maxlength=NICKNAME_MAX value=typed("nickname")/>
+                        <input
+                            name="nickname"
+                            autocomplete="nickname"
+                            required
+                            maxlength=NICKNAME_MAX
+                            value=typed("nickname")
+                        />
                     </label>
                     <label class="field">
                         <span>{move || i18n.t(Msg::Password)}</span>
@@ -186,10 +192,14 @@ pub fn RegisterPage() -> impl IntoView {
                         />
                         <small class="muted">{move || i18n.t(Msg::PasswordHint)}</small>
                     </label>
-                    <ErrorNote error/>
+                    <ErrorNote error />
                     <button class="primary wide" type="submit" disabled=move || pending.get()>
                         {move || {
-                            if pending.get() { i18n.t(Msg::Registering) } else { i18n.t(Msg::Register) }
+                            if pending.get() {
+                                i18n.t(Msg::Registering)
+                            } else {
+                                i18n.t(Msg::Register)
+                            }
                         }}
                     </button>
                 </ActionForm>

@@ -47,17 +47,27 @@ pub fn MeView() -> impl IntoView {
                 <h2>{move || i18n.t(Msg::Me)}</h2>
             </header>
             <div class="me-card">
-                <Avatar name=nickname seed=user_id url=avatar size="lg"/>
+                <Avatar name=nickname seed=user_id url=avatar size="lg" />
                 <div class="me-card-text">
-                    <p class="me-nickname" data-testid="me-nickname">{move || nickname.get()}</p>
+                    <p class="me-nickname" data-testid="me-nickname">
+                        {move || nickname.get()}
+                    </p>
                     <p class="muted">"@" {move || username.get()}</p>
-                    <p class="muted me-signature" data-testid="me-signature">{signature}</p>
+                    <p class="muted me-signature" data-testid="me-signature">
+                        {signature}
+                    </p>
                 </div>
             </div>
             <nav class="menu">
-                <A href="/me/profile" attr:class="menu-item">{move || i18n.t(Msg::EditProfile)}</A>
-                <A href="/me/password" attr:class="menu-item">{move || i18n.t(Msg::ChangePassword)}</A>
-                <A href="/me/sessions" attr:class="menu-item">{move || i18n.t(Msg::Sessions)}</A>
+                <A href="/me/profile" attr:class="menu-item">
+                    {move || i18n.t(Msg::EditProfile)}
+                </A>
+                <A href="/me/password" attr:class="menu-item">
+                    {move || i18n.t(Msg::ChangePassword)}
+                </A>
+                <A href="/me/sessions" attr:class="menu-item">
+                    {move || i18n.t(Msg::Sessions)}
+                </A>
                 <A href="/me/language" attr:class="menu-item">
                     {move || i18n.t(Msg::Language)}
                     <span class="menu-value">
@@ -76,9 +86,9 @@ pub fn MeView() -> impl IntoView {
                     {move || i18n.t(Msg::Logout)}
                 </button>
             </nav>
-            <ErrorNote error=Signal::derive(move || logout.value().get().and_then(Result::err))/>
+            <ErrorNote error=Signal::derive(move || logout.value().get().and_then(Result::err)) />
         </section>
-        <Outlet/>
+        <Outlet />
     }
 }
 
@@ -89,7 +99,7 @@ fn DetailHeader(title: Msg) -> impl IntoView {
     view! {
         <header class="pane-header detail-header">
             <A href="/me" attr:class="back" attr:aria-label=move || i18n.t(Msg::Back)>
-                <IconSvg icon=Icon::Back/>
+                <IconSvg icon=Icon::Back />
             </A>
             <h2>{move || i18n.t(title)}</h2>
         </header>
@@ -145,11 +155,11 @@ pub fn ProfileEditor() -> impl IntoView {
 
     view! {
         <section class="detail-pane">
-            <DetailHeader title=Msg::EditProfile/>
+            <DetailHeader title=Msg::EditProfile />
             <form class="form detail-form" id="profile-form" on:submit=on_submit>
                 <label class="field">
                     <span>{move || i18n.t(Msg::Nickname)}</span>
-                    <input name="nickname" required maxlength=NICKNAME_MAX bind:value=nickname/>
+                    <input name="nickname" required maxlength=NICKNAME_MAX bind:value=nickname />
                 </label>
                 <fieldset class="field">
                     <legend>{move || i18n.t(Msg::Gender)}</legend>
@@ -175,20 +185,36 @@ pub fn ProfileEditor() -> impl IntoView {
                 </fieldset>
                 <label class="field">
                     <span>{move || i18n.t(Msg::Signature)}</span>
-                    <input name="signature" maxlength=SIGNATURE_MAX bind:value=signature/>
+                    <input name="signature" maxlength=SIGNATURE_MAX bind:value=signature />
                 </label>
                 <label class="field">
                     <span>{move || i18n.t(Msg::Mobile)}</span>
-                    <input name="mobile" type="tel" inputmode="tel" maxlength=MOBILE_MAX bind:value=mobile/>
+                    <input
+                        name="mobile"
+                        type="tel"
+                        inputmode="tel"
+                        maxlength=MOBILE_MAX
+                        bind:value=mobile
+                    />
                 </label>
-                <p class="muted">{move || i18n.t(Msg::Joined)} " " {format_date(initial.created_at)}</p>
-                <ErrorNote error/>
+                <p class="muted">
+                    {move || i18n.t(Msg::Joined)} " " {format_date(initial.created_at)}
+                </p>
+                <ErrorNote error />
                 <div class="form-actions">
                     <button class="primary" type="submit" disabled=move || action.pending().get()>
-                        {move || if action.pending().get() { i18n.t(Msg::Saving) } else { i18n.t(Msg::Save) }}
+                        {move || {
+                            if action.pending().get() {
+                                i18n.t(Msg::Saving)
+                            } else {
+                                i18n.t(Msg::Save)
+                            }
+                        }}
                     </button>
                     <Show when=move || saved.get()>
-                        <span class="note note-ok" role="status">{move || i18n.t(Msg::Saved)}</span>
+                        <span class="note note-ok" role="status">
+                            {move || i18n.t(Msg::Saved)}
+                        </span>
                     </Show>
                 </div>
             </form>
@@ -227,11 +253,17 @@ pub fn PasswordEditor() -> impl IntoView {
     };
     view! {
         <section class="detail-pane">
-            <DetailHeader title=Msg::ChangePassword/>
+            <DetailHeader title=Msg::ChangePassword />
             <form class="form detail-form" id="password-form" on:submit=on_submit>
                 <label class="field">
                     <span>{move || i18n.t(Msg::CurrentPassword)}</span>
-                    <input name="current_password" type="password" autocomplete="current-password" required bind:value=current/>
+                    <input
+                        name="current_password"
+                        type="password"
+                        autocomplete="current-password"
+                        required
+                        bind:value=current
+                    />
                 </label>
                 <label class="field">
                     <span>{move || i18n.t(Msg::NewPassword)}</span>
@@ -247,20 +279,36 @@ pub fn PasswordEditor() -> impl IntoView {
                 </label>
                 <label class="field">
                     <span>{move || i18n.t(Msg::ConfirmPassword)}</span>
-                    <input name="confirm_password" type="password" autocomplete="new-password" required bind:value=confirm/>
+                    <input
+                        name="confirm_password"
+                        type="password"
+                        autocomplete="new-password"
+                        required
+                        bind:value=confirm
+                    />
                 </label>
                 <Show when=move || mismatch.get()>
-                    <p class="note note-error" role="alert">{move || i18n.t(Msg::PasswordsDiffer)}</p>
+                    <p class="note note-error" role="alert">
+                        {move || i18n.t(Msg::PasswordsDiffer)}
+                    </p>
                 </Show>
                 <ErrorNote error=Signal::derive(move || {
                     local_error.get().or_else(|| action.value().get().and_then(Result::err))
-                })/>
+                }) />
                 <Show when=move || done.get()>
-                    <p class="note note-ok" role="status">{move || i18n.t(Msg::PasswordChanged)}</p>
+                    <p class="note note-ok" role="status">
+                        {move || i18n.t(Msg::PasswordChanged)}
+                    </p>
                 </Show>
                 <div class="form-actions">
                     <button class="primary" type="submit" disabled=move || action.pending().get()>
-                        {move || if action.pending().get() { i18n.t(Msg::Saving) } else { i18n.t(Msg::ChangePassword) }}
+                        {move || {
+                            if action.pending().get() {
+                                i18n.t(Msg::Saving)
+                            } else {
+                                i18n.t(Msg::ChangePassword)
+                            }
+                        }}
                     </button>
                 </div>
             </form>
@@ -287,7 +335,7 @@ pub fn LanguageEditor() -> impl IntoView {
     };
     view! {
         <section class="detail-pane">
-            <DetailHeader title=Msg::Language/>
+            <DetailHeader title=Msg::Language />
             <div class="form detail-form" id="language-form">
                 <p class="muted">{move || i18n.t(Msg::LanguageHint)}</p>
                 {choice(Lang::En, "English")}
@@ -319,18 +367,26 @@ pub fn SessionsEditor() -> impl IntoView {
     let others_done = move || matches!(revoke_others.value().get(), Some(Ok(_)));
     view! {
         <section class="detail-pane" data-testid="sessions">
-            <DetailHeader title=Msg::Sessions/>
+            <DetailHeader title=Msg::Sessions />
             <div class="form detail-form">
                 <p class="muted">{move || i18n.t(Msg::SessionsHint)}</p>
                 <ClientOnly>
                     {move || match sessions.get() {
-                        None => view! { <p class="muted">{move || i18n.t(Msg::Loading)}</p> }.into_any(),
-                        Some(Err(err)) => view! { <ErrorNote error=Signal::derive(move || Some(err.clone()))/> }.into_any(),
+                        None => {
+                            view! { <p class="muted">{move || i18n.t(Msg::Loading)}</p> }.into_any()
+                        }
+                        Some(Err(err)) => {
+                            view! { <ErrorNote error=Signal::derive(move || Some(err.clone())) /> }
+                                .into_any()
+                        }
                         Some(Ok(list)) => {
                             let others = list.iter().any(|s| !s.current);
                             view! {
                                 <ul class="session-list">
-                                    {list.into_iter().map(|session| view! { <SessionRow session revoke/> }).collect_view()}
+                                    {list
+                                        .into_iter()
+                                        .map(|session| view! { <SessionRow session revoke /> })
+                                        .collect_view()}
                                 </ul>
                                 <Show when=move || others>
                                     <button
@@ -346,14 +402,16 @@ pub fn SessionsEditor() -> impl IntoView {
                                     </button>
                                 </Show>
                             }
-                            .into_any()
+                                .into_any()
                         }
                     }}
                 </ClientOnly>
                 <Show when=others_done>
-                    <p class="note note-ok" role="status">{move || i18n.t(Msg::OthersSignedOut)}</p>
+                    <p class="note note-ok" role="status">
+                        {move || i18n.t(Msg::OthersSignedOut)}
+                    </p>
                 </Show>
-                <ErrorNote error/>
+                <ErrorNote error />
             </div>
         </section>
     }
@@ -371,29 +429,40 @@ fn SessionRow(session: SessionInfo, revoke: ServerAction<RevokeSession>) -> impl
         <li class="session-row" data-testid="session" data-current=session.current.to_string()>
             <div class="session-text">
                 <p class="session-device" title=session.user_agent.clone()>
-                    {move || if device.is_empty() { i18n.t(Msg::UnknownDevice).to_owned() } else { device.clone() }}
-                    {session.current.then(|| view! { <span class="tag">{move || i18n.t(Msg::ThisDevice)}</span> })}
+                    {move || {
+                        if device.is_empty() {
+                            i18n.t(Msg::UnknownDevice).to_owned()
+                        } else {
+                            device.clone()
+                        }
+                    }}
+                    {session
+                        .current
+                        .then(|| {
+                            view! { <span class="tag">{move || i18n.t(Msg::ThisDevice)}</span> }
+                        })}
                 </p>
                 <p class="muted">
                     {session.ip.clone()} " · " {move || i18n.t(Msg::LastActive)} " "
                     {move || format_moment(last_active, i18n.lang.get())}
                 </p>
             </div>
-            {(!session.current).then(|| {
-                view! {
-                    <button
-                        class="secondary"
-                        type="button"
-                        data-testid="sign-out-session"
-                        disabled=move || revoke.pending().get()
-                        on:click=move |_| {
-                            revoke.dispatch(RevokeSession { id: id.clone() });
-                        }
-                    >
-                        {move || i18n.t(Msg::SignOutDevice)}
-                    </button>
-                }
-            })}
+            {(!session.current)
+                .then(|| {
+                    view! {
+                        <button
+                            class="secondary"
+                            type="button"
+                            data-testid="sign-out-session"
+                            disabled=move || revoke.pending().get()
+                            on:click=move |_| {
+                                revoke.dispatch(RevokeSession { id: id.clone() });
+                            }
+                        >
+                            {move || i18n.t(Msg::SignOutDevice)}
+                        </button>
+                    }
+                })}
         </li>
     }
 }

@@ -19,20 +19,24 @@ pub fn Shell() -> impl IntoView {
     let i18n = use_i18n();
     let sessions = Sessions::new();
     view! {
-        <Transition fallback=move || view! { <p class="page-loading">{move || i18n.t(Msg::Loading)}</p> }>
+        <Transition fallback=move || {
+            view! { <p class="page-loading">{move || i18n.t(Msg::Loading)}</p> }
+        }>
             {move || Suspend::new(async move {
                 match auth.user.await {
-                    Ok(Some(user)) => view! { <Layout user sessions/> }.into_any(),
+                    Ok(Some(user)) => view! { <Layout user sessions /> }.into_any(),
                     Ok(None) => {
                         sessions.end();
-                        view! { <Redirect path="/login"/> }.into_any()
+                        view! { <Redirect path="/login" /> }.into_any()
                     }
-                    Err(err) => view! {
-                        <main class="page-error">
-                            <p role="alert">{move || i18n.error(&err)}</p>
-                        </main>
+                    Err(err) => {
+                        view! {
+                            <main class="page-error">
+                                <p role="alert">{move || i18n.error(&err)}</p>
+                            </main>
+                        }
+                            .into_any()
                     }
-                    .into_any(),
                 }
             })}
         </Transition>
@@ -136,40 +140,44 @@ fn Layout(user: UserProfile, sessions: Sessions) -> impl IntoView {
     view! {
         // Only the browser knows the unread count (and only it may format a reactive title).
         <ClientOnly fallback=|| ()>
-            <leptos_meta::Title text=page_title/>
+            <leptos_meta::Title text=page_title />
         </ClientOnly>
         <div class="app" class:detail-open=detail_open>
             <nav class="rail" aria-label=move || i18n.t(Msg::AppName)>
                 <A href="/me" attr:class="rail-me" attr:title=move || nickname.get()>
-                    <Avatar name=nickname seed=user_id url=avatar size="sm"/>
+                    <Avatar name=nickname seed=user_id url=avatar size="sm" />
                 </A>
                 <A href="/chats" attr:class="rail-item" attr:data-nav="chats">
-                    <IconSvg icon=Icon::Chats/>
+                    <IconSvg icon=Icon::Chats />
                     <span>{move || i18n.t(Msg::Chats)}</span>
                     <ClientOnly fallback=|| ()>
                         <Show when=move || { unread() > 0 }>
-                            <span class="badge rail-badge" data-testid="chats-badge">{unread}</span>
+                            <span class="badge rail-badge" data-testid="chats-badge">
+                                {unread}
+                            </span>
                         </Show>
                     </ClientOnly>
                 </A>
                 <A href="/contacts" attr:class="rail-item" attr:data-nav="contacts">
-                    <IconSvg icon=Icon::Contacts/>
+                    <IconSvg icon=Icon::Contacts />
                     <span>{move || i18n.t(Msg::Contacts)}</span>
                     <ClientOnly fallback=|| ()>
                         <Show when=move || { pending() > 0 }>
-                            <span class="badge rail-badge" data-testid="contacts-badge">{pending}</span>
+                            <span class="badge rail-badge" data-testid="contacts-badge">
+                                {pending}
+                            </span>
                         </Show>
                     </ClientOnly>
                 </A>
                 <A href="/me" attr:class="rail-item" attr:data-nav="me">
-                    <IconSvg icon=Icon::Me/>
+                    <IconSvg icon=Icon::Me />
                     <span>{move || i18n.t(Msg::Me)}</span>
                 </A>
             </nav>
-            <Outlet/>
+            <Outlet />
         </div>
         <ClientOnly fallback=|| ()>
-            <crate::ui::call::CallOverlay/>
+            <crate::ui::call::CallOverlay />
         </ClientOnly>
     }
 }
@@ -180,7 +188,7 @@ pub fn DetailPlaceholder(msg: Msg) -> impl IntoView {
     let i18n = use_i18n();
     view! {
         <section class="detail-pane detail-empty">
-            <img src="/favicon.svg" alt="" class="placeholder-logo"/>
+            <img src="/favicon.svg" alt="" class="placeholder-logo" />
             <p class="muted">{move || i18n.t(msg)}</p>
         </section>
     }
@@ -189,13 +197,13 @@ pub fn DetailPlaceholder(msg: Msg) -> impl IntoView {
 /// `/chats` with nothing selected.
 #[component]
 pub fn NoConversation() -> impl IntoView {
-    view! { <DetailPlaceholder msg=Msg::PickChat/> }
+    view! { <DetailPlaceholder msg=Msg::PickChat /> }
 }
 
 /// `/contacts` with nothing selected.
 #[component]
 pub fn NoContact() -> impl IntoView {
-    view! { <DetailPlaceholder msg=Msg::PickContact/> }
+    view! { <DetailPlaceholder msg=Msg::PickContact /> }
 }
 
 #[component]

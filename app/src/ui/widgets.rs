@@ -41,7 +41,7 @@ pub fn Avatar(
                 if src.is_empty() {
                     initials(&name.get()).into_any()
                 } else {
-                    view! { <img src=src alt=""/> }.into_any()
+                    view! { <img src=src alt="" /> }.into_any()
                 }
             }}
         </span>
@@ -79,7 +79,11 @@ pub fn ClientOnly(
             move || view! { <p class="muted pad">{move || i18n.t(crate::i18n::Msg::Loading)}</p> },
         )
     });
-    view! { <Show when=move || mounted.get() fallback=fallback>{children()}</Show> }
+    view! {
+        <Show when=move || mounted.get() fallback=fallback>
+            {children()}
+        </Show>
+    }
 }
 
 /// The name of a navigation icon.
@@ -122,7 +126,7 @@ pub fn IconSvg(icon: Icon) -> impl IntoView {
     };
     view! {
         <svg class="icon" viewBox="0 0 24 24" aria-hidden="true">
-            <path d=path/>
+            <path d=path />
         </svg>
     }
 }

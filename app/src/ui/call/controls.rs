@@ -19,38 +19,88 @@ pub fn CallControls(screen: Screen) -> impl IntoView {
     view! {
         <div class="call-controls">
             <Show when=incoming>
-                <button type="button" class="call-button decline" data-testid="call-decline" on:click=move |_| calls.hang_up()>
-                    <IconSvg icon=Icon::HangUp/><span>{move || i18n.t(Msg::Decline)}</span>
+                <button
+                    type="button"
+                    class="call-button decline"
+                    data-testid="call-decline"
+                    on:click=move |_| calls.hang_up()
+                >
+                    <IconSvg icon=Icon::HangUp />
+                    <span>{move || i18n.t(Msg::Decline)}</span>
                 </button>
-                <button type="button" class="call-button accept" data-testid="call-accept" on:click=move |_| calls.accept()>
-                    <IconSvg icon=if video() { Icon::Video } else { Icon::Phone }/><span>{move || i18n.t(Msg::AnswerCall)}</span>
+                <button
+                    type="button"
+                    class="call-button accept"
+                    data-testid="call-accept"
+                    on:click=move |_| calls.accept()
+                >
+                    <IconSvg icon=if video() { Icon::Video } else { Icon::Phone } />
+                    <span>{move || i18n.t(Msg::AnswerCall)}</span>
                 </button>
             </Show>
             <Show when=in_call>
-                <button type="button" class="call-button" class:off=muted data-testid="call-mute" aria-pressed=move || muted().to_string()
-                    on:click=move |_| calls.toggle_mute()>
-                    {move || if muted() { view! { <IconSvg icon=Icon::MicOff/> } } else { view! { <IconSvg icon=Icon::Mic/> } }}
+                <button
+                    type="button"
+                    class="call-button"
+                    class:off=muted
+                    data-testid="call-mute"
+                    aria-pressed=move || muted().to_string()
+                    on:click=move |_| calls.toggle_mute()
+                >
+                    {move || {
+                        if muted() {
+                            view! { <IconSvg icon=Icon::MicOff /> }
+                        } else {
+                            view! { <IconSvg icon=Icon::Mic /> }
+                        }
+                    }}
                     <span>{move || i18n.t(if muted() { Msg::Unmute } else { Msg::Mute })}</span>
                 </button>
                 <Show when=video>
-                    <button type="button" class="call-button" class:off=camera_off data-testid="call-camera" aria-pressed=move || camera_off().to_string()
-                        on:click=move |_| calls.toggle_camera()>
-                        {move || if camera_off() { view! { <IconSvg icon=Icon::CameraOff/> } } else { view! { <IconSvg icon=Icon::Video/> } }}
-                        <span>{move || i18n.t(if camera_off() { Msg::CameraOn } else { Msg::CameraOff })}</span>
+                    <button
+                        type="button"
+                        class="call-button"
+                        class:off=camera_off
+                        data-testid="call-camera"
+                        aria-pressed=move || camera_off().to_string()
+                        on:click=move |_| calls.toggle_camera()
+                    >
+                        {move || {
+                            if camera_off() {
+                                view! { <IconSvg icon=Icon::CameraOff /> }
+                            } else {
+                                view! { <IconSvg icon=Icon::Video /> }
+                            }
+                        }}
+                        <span>
+                            {move || {
+                                i18n.t(if camera_off() { Msg::CameraOn } else { Msg::CameraOff })
+                            }}
+                        </span>
                     </button>
                 </Show>
             </Show>
             <Show when=in_call>
-                <DevicePicker screen/>
+                <DevicePicker screen />
             </Show>
             <Show when=move || !incoming() && !ended()>
-                <button type="button" class="call-button decline" data-testid="call-hangup" on:click=move |_| calls.hang_up()>
-                    <IconSvg icon=Icon::HangUp/>
+                <button
+                    type="button"
+                    class="call-button decline"
+                    data-testid="call-hangup"
+                    on:click=move |_| calls.hang_up()
+                >
+                    <IconSvg icon=Icon::HangUp />
                     <span>{move || i18n.t(if in_call() { Msg::HangUp } else { Msg::Cancel })}</span>
                 </button>
             </Show>
             <Show when=ended>
-                <button type="button" class="call-button" data-testid="call-close" on:click=move |_| calls.hang_up()>
+                <button
+                    type="button"
+                    class="call-button"
+                    data-testid="call-close"
+                    on:click=move |_| calls.hang_up()
+                >
                     <span>{move || i18n.t(Msg::Close)}</span>
                 </button>
             </Show>
@@ -75,7 +125,11 @@ fn DevicePicker(screen: Screen) -> impl IntoView {
                         } else {
                             d.label.clone()
                         };
-                        view! { <option value=d.id.clone() selected=d.current>{text}</option> }
+                        view! {
+                            <option value=d.id.clone() selected=d.current>
+                                {text}
+                            </option>
+                        }
                     })
                     .collect::<Vec<_>>()
             })
@@ -83,8 +137,12 @@ fn DevicePicker(screen: Screen) -> impl IntoView {
         view! {
             <label class="device-picker">
                 <span>{move || i18n.t(label)}</span>
-                <select data-testid=format!("device-{kind}")
-                    on:change=move |ev| calls.switch_device(kind.to_owned(), event_target_value(&ev))>
+                <select
+                    data-testid=format!("device-{kind}")
+                    on:change=move |ev| {
+                        calls.switch_device(kind.to_owned(), event_target_value(&ev))
+                    }
+                >
                     {options}
                 </select>
             </label>

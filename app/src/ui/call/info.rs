@@ -79,14 +79,34 @@ pub fn CallInfo(screen: Screen) -> impl IntoView {
     };
     view! {
         <div class="call-info" class:over-video=move || screen.video() && screen.in_call()>
-            <Avatar name=name seed=seed url=avatar size="lg"/>
+            <Avatar name=name seed=seed url=avatar size="lg" />
             <h2 data-testid="call-peer">{move || name.get()}</h2>
-            <p class="call-status" data-testid="call-status" aria-live="polite">{status}</p>
-            <p class="call-timer" data-testid="call-timer">{timer}</p>
-            {move || quality().map(|q| view! {
-                <p class=format!("call-quality quality-{}", match q { Msg::QualityGood => "good", Msg::QualityFair => "fair", _ => "poor" })
-                    data-testid="call-quality">{i18n.t(q)}</p>
-            })}
+            <p class="call-status" data-testid="call-status" aria-live="polite">
+                {status}
+            </p>
+            <p class="call-timer" data-testid="call-timer">
+                {timer}
+            </p>
+            {move || {
+                quality()
+                    .map(|q| {
+                        view! {
+                            <p
+                                class=format!(
+                                    "call-quality quality-{}",
+                                    match q {
+                                        Msg::QualityGood => "good",
+                                        Msg::QualityFair => "fair",
+                                        _ => "poor",
+                                    },
+                                )
+                                data-testid="call-quality"
+                            >
+                                {i18n.t(q)}
+                            </p>
+                        }
+                    })
+            }}
         </div>
     }
 }

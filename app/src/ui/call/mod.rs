@@ -17,7 +17,7 @@ pub fn CallOverlay() -> impl IntoView {
     let chat = use_chat();
     view! {
         <Show when=move || chat.calls.view.with(|v| v.is_some())>
-            <CallScreen/>
+            <CallScreen />
         </Show>
     }
 }
@@ -121,7 +121,12 @@ fn CallScreen() -> impl IntoView {
     }
     let video = move || screen.video();
     view! {
-        <div class="call-overlay" class:video=video role="dialog" aria-modal="true" data-testid="call"
+        <div
+            class="call-overlay"
+            class:video=video
+            role="dialog"
+            aria-modal="true"
+            data-testid="call"
             data-state=move || screen.state_name()
             data-frames-decoded=move || screen.stat(|s| s.frames_decoded.to_string())
             data-audio-packets=move || screen.stat(|s| s.audio_packets.to_string())
@@ -129,12 +134,25 @@ fn CallScreen() -> impl IntoView {
             data-candidate-type=move || screen.stat(|s| s.candidate_type.clone())
         >
             // The other side's video fills the screen; audio plays through it too.
-            <video node_ref=remote_video class="remote-video" data-testid="remote-video" autoplay playsinline
-                class:hidden=move || !(video() && screen.in_call())></video>
-            <video node_ref=local_video class="local-video" data-testid="local-video" autoplay playsinline muted
-                class:hidden=move || !video() || screen.camera_off() || screen.ended()></video>
-            <info::CallInfo screen/>
-            <controls::CallControls screen/>
+            <video
+                node_ref=remote_video
+                class="remote-video"
+                data-testid="remote-video"
+                autoplay
+                playsinline
+                class:hidden=move || !(video() && screen.in_call())
+            ></video>
+            <video
+                node_ref=local_video
+                class="local-video"
+                data-testid="local-video"
+                autoplay
+                playsinline
+                muted
+                class:hidden=move || !video() || screen.camera_off() || screen.ended()
+            ></video>
+            <info::CallInfo screen />
+            <controls::CallControls screen />
         </div>
     }
 }

@@ -62,11 +62,17 @@ pub fn Composer(peer: Peer) -> impl IntoView {
                 placeholder=move || i18n.t(Msg::TypeMessage)
                 aria-label=move || i18n.t(Msg::TypeMessage)
             ></textarea>
-            <button class="primary" type="submit" disabled=move || text.with(|t| t.trim().is_empty()) || too_long()>
+            <button
+                class="primary"
+                type="submit"
+                disabled=move || text.with(|t| t.trim().is_empty()) || too_long()
+            >
                 {move || i18n.t(Msg::Send)}
             </button>
             <Show when=too_long>
-                <p class="note note-error composer-error" role="alert">{move || i18n.t(Msg::ErrMessageTooLong)}</p>
+                <p class="note note-error composer-error" role="alert">
+                    {move || i18n.t(Msg::ErrMessageTooLong)}
+                </p>
             </Show>
         </form>
     }

@@ -27,9 +27,7 @@ pub fn ConversationPane() -> impl IntoView {
     });
     view! {
         <section class="detail-pane conversation" data-testid="conversation">
-            <ClientOnly>
-                {move || view! { <Conversation peer=peer.get()/> }}
-            </ClientOnly>
+            <ClientOnly>{move || view! { <Conversation peer=peer.get() /> }}</ClientOnly>
         </section>
     }
 }
@@ -56,11 +54,11 @@ fn Conversation(peer: Peer) -> impl IntoView {
         });
     }
     view! {
-        <ConversationHeader peer=peer.clone() view/>
-        <MessageList view peer=peer.clone()/>
-        <TypingLine peer=peer.clone() view/>
-        <NotFriendsNotice peer=peer.clone()/>
-        <Composer peer/>
+        <ConversationHeader peer=peer.clone() view />
+        <MessageList view peer=peer.clone() />
+        <TypingLine peer=peer.clone() view />
+        <NotFriendsNotice peer=peer.clone() />
+        <Composer peer />
     }
 }
 
@@ -98,15 +96,27 @@ fn ConversationHeader(peer: Peer, view: ConversationView) -> impl IntoView {
             let busy = move || chat.calls.view.with(|v| v.is_some());
             Some(view! {
                 <div class="call-buttons">
-                    <button type="button" class="icon-button" data-testid="start-audio-call" disabled=busy
-                        title=move || i18n.t(Msg::AudioCall) aria-label=move || i18n.t(Msg::AudioCall)
-                        on:click=move |_| chat.calls.start(audio_to.clone(), CallMedia::Audio)>
-                        <IconSvg icon=Icon::Phone/>
+                    <button
+                        type="button"
+                        class="icon-button"
+                        data-testid="start-audio-call"
+                        disabled=busy
+                        title=move || i18n.t(Msg::AudioCall)
+                        aria-label=move || i18n.t(Msg::AudioCall)
+                        on:click=move |_| chat.calls.start(audio_to.clone(), CallMedia::Audio)
+                    >
+                        <IconSvg icon=Icon::Phone />
                     </button>
-                    <button type="button" class="icon-button" data-testid="start-video-call" disabled=busy
-                        title=move || i18n.t(Msg::VideoCall) aria-label=move || i18n.t(Msg::VideoCall)
-                        on:click=move |_| chat.calls.start(video_to.clone(), CallMedia::Video)>
-                        <IconSvg icon=Icon::Video/>
+                    <button
+                        type="button"
+                        class="icon-button"
+                        data-testid="start-video-call"
+                        disabled=busy
+                        title=move || i18n.t(Msg::VideoCall)
+                        aria-label=move || i18n.t(Msg::VideoCall)
+                        on:click=move |_| chat.calls.start(video_to.clone(), CallMedia::Video)
+                    >
+                        <IconSvg icon=Icon::Video />
                     </button>
                 </div>
             })
@@ -116,12 +126,14 @@ fn ConversationHeader(peer: Peer, view: ConversationView) -> impl IntoView {
     view! {
         <header class="pane-header detail-header conversation-header">
             <A href="/chats" attr:class="back" attr:aria-label=move || i18n.t(Msg::Back)>
-                <IconSvg icon=Icon::Back/>
+                <IconSvg icon=Icon::Back />
             </A>
-            <Avatar name=title seed=peer.id().to_owned() url=avatar size="sm"/>
+            <Avatar name=title seed=peer.id().to_owned() url=avatar size="sm" />
             <div class="conversation-title">
                 <h2 data-testid="conversation-title">{move || title.get()}</h2>
-                <p class="muted small" data-testid="presence">{subtitle}</p>
+                <p class="muted small" data-testid="presence">
+                    {subtitle}
+                </p>
             </div>
             {call_buttons}
         </header>
@@ -164,7 +176,11 @@ fn TypingLine(peer: Peer, view: ConversationView) -> impl IntoView {
             Peer::User(_) => format!("{title} {}", i18n.t(Msg::IsTyping)),
         })
     };
-    view! { <p class="typing-line" data-testid="typing" aria-live="polite">{line}</p> }
+    view! {
+        <p class="typing-line" data-testid="typing" aria-live="polite">
+            {line}
+        </p>
+    }
 }
 
 /// A 1:1 chat with someone who is no longer a friend says so above the composer (what is
@@ -184,7 +200,8 @@ fn NotFriendsNotice(peer: Peer) -> impl IntoView {
     view! {
         <Show when=not_friends>
             <p class="chat-notice" role="status" data-testid="not-friends">
-                {move || i18n.t(Msg::NotFriendsNotice)} " "
+                {move || i18n.t(Msg::NotFriendsNotice)}
+                " "
                 <A href="/contacts">{move || i18n.t(Msg::Contacts)}</A>
             </p>
         </Show>

@@ -31,26 +31,30 @@ pub fn ConversationList(filter: RwSignal<String>) -> impl IntoView {
             .collect::<Vec<_>>()
     };
     view! {
-        <Show when=empty fallback=move || view! {
-            <ul class="rows conversations">
-                <For
-                    each=listed
-                    key=|row| row.clone().peer().get()
-                    let:row
-                >
-                    <ConversationRow row/>
-                </For>
-            </ul>
-        }>
-            {move || if chat.view.status.get() == Status::Online {
+        <Show
+            when=empty
+            fallback=move || {
                 view! {
-                    <div class="empty-state">
-                        <p class="empty-title">{move || i18n.t(Msg::NoChats)}</p>
-                        <p class="muted">{move || i18n.t(Msg::NoChatsHint)}</p>
-                    </div>
-                }.into_any()
-            } else {
-                view! { <p class="muted pad">{move || i18n.t(Msg::Loading)}</p> }.into_any()
+                    <ul class="rows conversations">
+                        <For each=listed key=|row| row.clone().peer().get() let:row>
+                            <ConversationRow row />
+                        </For>
+                    </ul>
+                }
+            }
+        >
+            {move || {
+                if chat.view.status.get() == Status::Online {
+                    view! {
+                        <div class="empty-state">
+                            <p class="empty-title">{move || i18n.t(Msg::NoChats)}</p>
+                            <p class="muted">{move || i18n.t(Msg::NoChatsHint)}</p>
+                        </div>
+                    }
+                        .into_any()
+                } else {
+                    view! { <p class="muted pad">{move || i18n.t(Msg::Loading)}</p> }.into_any()
+                }
             }}
         </Show>
     }
@@ -98,19 +102,23 @@ fn ConversationRow(#[prop(into)] row: Field<ListRow>) -> impl IntoView {
         <li class="row conversation-row" data-conversation=testid>
             <A href=href(&peer) attr:class="row-main">
                 <span class="avatar-wrap">
-                    <Avatar name=title seed=seed url=avatar/>
+                    <Avatar name=title seed=seed url=avatar />
                     <Show when=online.clone()>
                         <span class="presence-dot" title=move || i18n.t(Msg::Online)></span>
                     </Show>
                 </span>
                 <span class="row-text">
                     <span class="row-title">{move || title.get()}</span>
-                    <span class="row-sub" class:failed=move || row.failed().get()>{preview_text}</span>
+                    <span class="row-sub" class:failed=move || row.failed().get()>
+                        {preview_text}
+                    </span>
                 </span>
                 <span class="row-meta">
                     <span class="row-time">{time}</span>
                     <Show when=move || { unread() > 0 }>
-                        <span class="badge" data-testid="unread">{unread}</span>
+                        <span class="badge" data-testid="unread">
+                            {unread}
+                        </span>
                     </Show>
                 </span>
             </A>

@@ -65,10 +65,12 @@ pub fn MessageList(view: ConversationView, peer: Peer) -> impl IntoView {
                 <p class="muted center small">{move || i18n.t(Msg::Loading)}</p>
             </Show>
             <Show when=nothing_yet>
-                <div class="empty-state"><p class="muted">{move || i18n.t(Msg::NoMessagesYet)}</p></div>
+                <div class="empty-state">
+                    <p class="muted">{move || i18n.t(Msg::NoMessagesYet)}</p>
+                </div>
             </Show>
             <For each=move || view.chunks.get() key=|chunk| chunk.id let:chunk>
-                <MessageChunk chunk view peer=peer.clone()/>
+                <MessageChunk chunk view peer=peer.clone() />
             </For>
         </div>
     }
@@ -80,7 +82,7 @@ fn MessageChunk(chunk: Chunk, view: ConversationView, peer: Peer) -> impl IntoVi
     view! {
         <div class="message-chunk">
             <For each=move || chunk.keys.get() key=|key| key.clone() let:key>
-                {view.row(&key).map(|row| view! { <Bubble row peer=peer.clone()/> })}
+                {view.row(&key).map(|row| view! { <Bubble row peer=peer.clone() /> })}
             </For>
         </div>
     }
@@ -155,7 +157,7 @@ fn Bubble(row: RwSignal<Row>, peer: Peer) -> impl IntoView {
             let (seed, url) = (p.id.clone(), p.avatar.clone());
             view! {
                 <span class="bubble-sender" data-testid="bubble-sender">
-                    <Avatar name=name.clone() seed=seed url=url size="xs"/>
+                    <Avatar name=name.clone() seed=seed url=url size="xs" />
                     <span>{name}</span>
                 </span>
             }
@@ -179,17 +181,36 @@ fn Bubble(row: RwSignal<Row>, peer: Peer) -> impl IntoView {
                 <span class="bubble-text">{text}</span>
                 <span class="bubble-meta">
                     <time>{time}</time>
-                    {move || state().map(|(name, label)| view! { <span class=format!("state state-{name}")>{move || i18n.t(label)}</span> })}
+                    {move || {
+                        state()
+                            .map(|(name, label)| {
+                                view! {
+                                    <span class=format!(
+                                        "state state-{name}",
+                                    )>{move || i18n.t(label)}</span>
+                                }
+                            })
+                    }}
                 </span>
                 {move || match delivery() {
-                    Delivery::Failed(code) => Some(view! {
-                        <span class="bubble-error">
-                            {move || i18n.t(Msg::for_error(code))} " " {move || i18n.t(Msg::TapToRetry)} " "
-                            <button type="button" class="link small discard" data-testid="discard" on:click=discard.clone()>
-                                {move || i18n.t(Msg::DeleteUnsent)}
-                            </button>
-                        </span>
-                    }),
+                    Delivery::Failed(code) => {
+                        Some(
+                            view! {
+                                <span class="bubble-error">
+                                    {move || i18n.t(Msg::for_error(code))} " "
+                                    {move || i18n.t(Msg::TapToRetry)} " "
+                                    <button
+                                        type="button"
+                                        class="link small discard"
+                                        data-testid="discard"
+                                        on:click=discard.clone()
+                                    >
+                                        {move || i18n.t(Msg::DeleteUnsent)}
+                                    </button>
+                                </span>
+                            },
+                        )
+                    }
                     _ => None,
                 }}
             </div>

@@ -123,24 +123,31 @@ pub fn ChatsView() -> impl IntoView {
             <header class="pane-header">
                 <h2>{move || i18n.t(Msg::Chats)}</h2>
                 <ClientOnly fallback=|| ()>
-                    <ConnectionBadge/>
-                    <NotificationsButton/>
+                    <ConnectionBadge />
+                    <NotificationsButton />
                 </ClientOnly>
             </header>
             <div class="search">
-                <IconSvg icon=Icon::Search/>
-                <input type="search" placeholder=move || i18n.t(Msg::Search) aria-label=move || i18n.t(Msg::Search) bind:value=filter/>
+                <IconSvg icon=Icon::Search />
+                <input
+                    type="search"
+                    placeholder=move || i18n.t(Msg::Search)
+                    aria-label=move || i18n.t(Msg::Search)
+                    bind:value=filter
+                />
             </div>
             <div class="list-body">
                 <noscript>
-                    <p class="note" data-testid="needs-js">{move || i18n.t(Msg::ChatNeedsJs)}</p>
+                    <p class="note" data-testid="needs-js">
+                        {move || i18n.t(Msg::ChatNeedsJs)}
+                    </p>
                 </noscript>
                 <ClientOnly>
-                    <list::ConversationList filter/>
+                    <list::ConversationList filter />
                 </ClientOnly>
             </div>
         </section>
-        <leptos_router::components::Outlet/>
+        <leptos_router::components::Outlet />
     }
 }
 
@@ -156,7 +163,12 @@ fn ConnectionBadge() -> impl IntoView {
             Status::Offline => ("conn-state offline", Msg::OfflineRetrying),
             Status::TooManyConnections => ("conn-state offline", Msg::TooManyConnections),
         };
-        view! { <span class=class data-testid="conn-state">{move || i18n.t(msg)}</span> }.into_any()
+        view! {
+            <span class=class data-testid="conn-state">
+                {move || i18n.t(msg)}
+            </span>
+        }
+        .into_any()
     }
 }
 
@@ -176,7 +188,9 @@ fn NotificationsButton() -> impl IntoView {
     };
     view! {
         <Show when=move || undecided.get()>
-            <button type="button" class="link small notify-button" on:click=ask>{move || i18n.t(Msg::EnableNotifications)}</button>
+            <button type="button" class="link small notify-button" on:click=ask>
+                {move || i18n.t(Msg::EnableNotifications)}
+            </button>
         </Show>
     }
 }

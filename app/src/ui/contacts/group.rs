@@ -27,12 +27,14 @@ pub fn GroupDetail() -> impl IntoView {
             <ClientOnly>
                 {move || match group.get() {
                     None => loading().into_any(),
-                    Some(Ok(group)) => view! { <GroupCard group/> }.into_any(),
-                    Some(Err(e)) => view! {
-                        <DetailHeader title=String::new()/>
-                        {load_error(e)}
+                    Some(Ok(group)) => view! { <GroupCard group /> }.into_any(),
+                    Some(Err(e)) => {
+                        view! {
+                            <DetailHeader title=String::new() />
+                            {load_error(e)}
+                        }
+                            .into_any()
                     }
-                    .into_any(),
                 }}
             </ClientOnly>
         </section>
@@ -62,25 +64,39 @@ fn GroupCard(group: Community) -> impl IntoView {
     });
     let count = group.member_count;
     view! {
-        <DetailHeader title=group.name.clone()/>
+        <DetailHeader title=group.name.clone() />
         <div class="card">
             <div class="card-head">
-                <Avatar name=group.name.clone() seed=group.id.clone() url=group.avatar.clone() size="lg"/>
+                <Avatar
+                    name=group.name.clone()
+                    seed=group.id.clone()
+                    url=group.avatar.clone()
+                    size="lg"
+                />
                 <div>
-                    <p class="card-title" data-testid="group-name">{group.name.clone()}</p>
+                    <p class="card-title" data-testid="group-name">
+                        {group.name.clone()}
+                    </p>
                     <p class="muted">
-                        <span data-testid="member-count">{count}</span> " " {move || i18n.members(count)}
-                        " · " {move || i18n.t(Msg::OwnerLabel)} " " {group.owner.nickname.clone()}
+                        <span data-testid="member-count">{count}</span>
+                        " "
+                        {move || i18n.members(count)}
+                        " · "
+                        {move || i18n.t(Msg::OwnerLabel)}
+                        " "
+                        {group.owner.nickname.clone()}
                     </p>
                 </div>
             </div>
             <p class="card-description">{group.description.clone()}</p>
             <p class="muted small">"ID: " <code class="selectable">{group.id.clone()}</code></p>
-            <GroupActions group=group.clone()/>
+            <GroupActions group=group.clone() />
         </div>
-        {is_owner.then(|| view! { <JoinRequests group_id=id.clone()/> })}
+        {is_owner.then(|| view! { <JoinRequests group_id=id.clone() /> })}
         {move || match members.get() {
-            Some(Ok(Some(list))) => view! { <MemberList members=list group_id=id.clone() is_owner/> }.into_any(),
+            Some(Ok(Some(list))) => {
+                view! { <MemberList members=list group_id=id.clone() is_owner /> }.into_any()
+            }
             Some(Ok(None)) | None => ().into_any(),
             Some(Err(e)) => load_error(e).into_any(),
         }}
@@ -121,37 +137,57 @@ fn GroupActions(group: Community) -> impl IntoView {
             <form class="form inline-form" on:submit=join data-testid="join-form">
                 <label class="field">
                     <span>{move || i18n.t(Msg::RequestNote)}</span>
-                    <input name="memo" maxlength=MEMO_MAX bind:value=memo placeholder=move || i18n.t(Msg::RequestNoteHint)/>
+                    <input
+                        name="memo"
+                        maxlength=MEMO_MAX
+                        bind:value=memo
+                        placeholder=move || i18n.t(Msg::RequestNoteHint)
+                    />
                 </label>
-                <button class="primary" type="submit" disabled=move || op.busy.get()>{move || i18n.t(Msg::AskToJoin)}</button>
+                <button class="primary" type="submit" disabled=move || op.busy.get()>
+                    {move || i18n.t(Msg::AskToJoin)}
+                </button>
             </form>
         }
         .into_any(),
         Membership::Requested => view! {
             <div class="card-actions">
                 <span class="muted">{move || i18n.t(Msg::RequestSent)}</span>
-                <button type="button" class="secondary" on:click=leave>{move || i18n.t(Msg::Withdraw)}</button>
+                <button type="button" class="secondary" on:click=leave>
+                    {move || i18n.t(Msg::Withdraw)}
+                </button>
             </div>
         }
         .into_any(),
         Membership::Member => view! {
             <div class="card-actions">
-                <A href=format!("/chats/group/{id}") attr:class="button primary">{move || i18n.t(Msg::SendMessage)}</A>
-                <button type="button" class="secondary danger" data-testid="leave-group" on:click=leave>{move || i18n.t(Msg::LeaveGroup)}</button>
+                <A href=format!("/chats/group/{id}") attr:class="button primary">
+                    {move || i18n.t(Msg::SendMessage)}
+                </A>
+                <button
+                    type="button"
+                    class="secondary danger"
+                    data-testid="leave-group"
+                    on:click=leave
+                >
+                    {move || i18n.t(Msg::LeaveGroup)}
+                </button>
             </div>
         }
         .into_any(),
         Membership::Owner => view! {
             <div class="card-actions">
-                <A href=format!("/chats/group/{id}") attr:class="button primary">{move || i18n.t(Msg::SendMessage)}</A>
+                <A href=format!("/chats/group/{id}") attr:class="button primary">
+                    {move || i18n.t(Msg::SendMessage)}
+                </A>
             </div>
-            <OwnerTools group=group.clone()/>
+            <OwnerTools group=group.clone() />
         }
         .into_any(),
     };
     view! {
         {actions}
-        <ErrorNote error=op.error_signal()/>
+        <ErrorNote error=op.error_signal() />
     }
 }
 
@@ -177,7 +213,10 @@ fn JoinRequests(group_id: String) -> impl IntoView {
                 <section class="card join-requests" data-testid="join-requests">
                     <h3>{move || i18n.t(Msg::JoinRequests)} " (" {pending.len()} ")"</h3>
                     <ul class="rows">
-                        {pending.into_iter().map(|entry| view! { <RequestRow entry show_group=false/> }).collect_view()}
+                        {pending
+                            .into_iter()
+                            .map(|entry| view! { <RequestRow entry show_group=false /> })
+                            .collect_view()}
                     </ul>
                 </section>
             }
@@ -196,27 +235,58 @@ fn MemberList(members: Vec<Member>, group_id: String, is_owner: bool) -> impl In
         .map(|m| {
             let (gid, gid2) = (group_id.clone(), group_id.clone());
             let (u1, u2) = (m.user.username.clone(), m.user.username.clone());
-            let tools = (is_owner && !m.is_owner).then(|| view! {
-                <span class="row-actions">
-                    <button type="button" class="secondary small" disabled=move || op.busy.get()
-                        on:click=move |_| op.run(transfer_community(gid.clone(), u1.clone()), move |_| contacts.refresh())>
-                        {move || i18n.t(Msg::MakeOwner)}
-                    </button>
-                    <button type="button" class="secondary small danger" disabled=move || op.busy.get()
-                        on:click=move |_| op.run(remove_member(gid2.clone(), u2.clone()), move |_| contacts.refresh())>
-                        {move || i18n.t(Msg::Remove)}
-                    </button>
-                </span>
-            });
+            let transfer = move |_| {
+                let done = move |_| contacts.refresh();
+                op.run(transfer_community(gid.clone(), u1.clone()), done);
+            };
+            let remove = move |_| {
+                let done = move |_| contacts.refresh();
+                op.run(remove_member(gid2.clone(), u2.clone()), done);
+            };
+            let tools = (is_owner && !m.is_owner)
+                .then(|| {
+                    view! {
+                        <span class="row-actions">
+                            <button
+                                type="button"
+                                class="secondary small"
+                                disabled=move || op.busy.get()
+                                on:click=transfer
+                            >
+                                {move || i18n.t(Msg::MakeOwner)}
+                            </button>
+                            <button
+                                type="button"
+                                class="secondary small danger"
+                                disabled=move || op.busy.get()
+                                on:click=remove
+                            >
+                                {move || i18n.t(Msg::Remove)}
+                            </button>
+                        </span>
+                    }
+                });
             view! {
                 <li class="row" data-username=m.user.username.clone()>
                     <span class="row-main">
-                        <Avatar name=m.user.nickname.clone() seed=m.user.id.clone() url=m.user.avatar.clone() size="sm"/>
+                        <Avatar
+                            name=m.user.nickname.clone()
+                            seed=m.user.id.clone()
+                            url=m.user.avatar.clone()
+                            size="sm"
+                        />
                         <span class="row-text">
                             <span class="row-title">{m.user.nickname.clone()}</span>
                             <span class="row-sub">
                                 "@" {m.user.username.clone()}
-                                {m.is_owner.then(|| view! { " · " <span class="tag">{move || i18n.t(Msg::OwnerLabel)}</span> })}
+                                {m
+                                    .is_owner
+                                    .then(|| {
+                                        view! {
+                                            " · "
+                                            <span class="tag">{move || i18n.t(Msg::OwnerLabel)}</span>
+                                        }
+                                    })}
                             </span>
                         </span>
                     </span>
@@ -229,7 +299,7 @@ fn MemberList(members: Vec<Member>, group_id: String, is_owner: bool) -> impl In
         <section class="card members" data-testid="members">
             <h3>{move || i18n.t(Msg::Members)} " (" {count} ")"</h3>
             <ul class="rows">{rows}</ul>
-            <ErrorNote error=op.error_signal()/>
+            <ErrorNote error=op.error_signal() />
         </section>
     }
 }
@@ -269,23 +339,39 @@ fn OwnerTools(group: Community) -> impl IntoView {
             <form class="form" on:submit=save>
                 <label class="field">
                     <span>{move || i18n.t(Msg::GroupName)}</span>
-                    <input name="name" required maxlength=GROUP_NAME_MAX bind:value=name/>
+                    <input name="name" required maxlength=GROUP_NAME_MAX bind:value=name />
                 </label>
                 <label class="field">
                     <span>{move || i18n.t(Msg::GroupDescription)}</span>
-                    <input name="description" maxlength=GROUP_DESCRIPTION_MAX bind:value=description/>
+                    <input
+                        name="description"
+                        maxlength=GROUP_DESCRIPTION_MAX
+                        bind:value=description
+                    />
                 </label>
-                <button class="primary" type="submit" disabled=move || op.busy.get()>{move || i18n.t(Msg::Save)}</button>
+                <button class="primary" type="submit" disabled=move || op.busy.get()>
+                    {move || i18n.t(Msg::Save)}
+                </button>
             </form>
             <Show
                 when=move || confirm.get()
-                fallback=move || view! {
-                    <button type="button" class="secondary danger" on:click=move |_| confirm.set(true)>{move || i18n.t(Msg::Dissolve)}</button>
+                fallback=move || {
+                    view! {
+                        <button
+                            type="button"
+                            class="secondary danger"
+                            on:click=move |_| confirm.set(true)
+                        >
+                            {move || i18n.t(Msg::Dissolve)}
+                        </button>
+                    }
                 }
             >
-                <button type="button" class="danger-solid" on:click=dissolve.clone()>{move || i18n.t(Msg::ConfirmDissolve)}</button>
+                <button type="button" class="danger-solid" on:click=dissolve.clone()>
+                    {move || i18n.t(Msg::ConfirmDissolve)}
+                </button>
             </Show>
-            <ErrorNote error=op.error_signal()/>
+            <ErrorNote error=op.error_signal() />
         </details>
     }
 }

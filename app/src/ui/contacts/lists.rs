@@ -36,7 +36,8 @@ pub fn GroupList(filter: RwSignal<String>) -> impl IntoView {
                 let f = filter.get();
                 let groups: Vec<_> = groups.into_iter().filter(|e| matches_filter(e, &f)).collect();
                 if groups.is_empty() {
-                    return view! { <p class="muted pad small">{move || i18n.t(Msg::NoGroups)}</p> }.into_any();
+                    return view! { <p class="muted pad small">{move || i18n.t(Msg::NoGroups)}</p> }
+                        .into_any();
                 }
                 view! {
                     <ul class="rows">
@@ -49,7 +50,11 @@ pub fn GroupList(filter: RwSignal<String>) -> impl IntoView {
                                 view! {
                                     <li class="row" data-group=data_id>
                                         <ItemLink href>
-                                            <Avatar name=c.name.clone() seed=c.id.clone() url=c.avatar.clone()/>
+                                            <Avatar
+                                                name=c.name.clone()
+                                                seed=c.id.clone()
+                                                url=c.avatar.clone()
+                                            />
                                             <span class="row-text">
                                                 <span class="row-title">{c.name.clone()}</span>
                                             </span>
@@ -60,7 +65,7 @@ pub fn GroupList(filter: RwSignal<String>) -> impl IntoView {
                             .collect_view()}
                     </ul>
                 }
-                .into_any()
+                    .into_any()
             }}
         </details>
     }
@@ -80,19 +85,27 @@ pub fn FriendList(filter: RwSignal<String>) -> impl IntoView {
                     Some(Err(e)) => return load_error(e).into_any(),
                 };
                 let f = filter.get();
-                let mut friends: Vec<_> = friends.into_iter().filter(|e| matches_filter(e, &f)).collect();
+                let mut friends: Vec<_> = friends
+                    .into_iter()
+                    .filter(|e| matches_filter(e, &f))
+                    .collect();
                 if friends.is_empty() {
-                    return view! { <p class="muted pad small">{move || i18n.t(Msg::NoFriends)}</p> }.into_any();
+                    return view! { <p class="muted pad small">{move || i18n.t(Msg::NoFriends)}</p> }
+                        .into_any();
                 }
-                friends.sort_by_key(|e| {
-                    let letter = index_letter(e);
-                    ((letter == '#') as u8, letter, e.nickname.to_lowercase())
-                });
+                friends
+                    .sort_by_key(|e| {
+                        let letter = index_letter(e);
+                        ((letter == '#') as u8, letter, e.nickname.to_lowercase())
+                    });
                 let mut letters: Vec<char> = friends.iter().map(index_letter).collect();
                 letters.dedup();
                 let groups: Vec<(char, Vec<RelationEntry>)> = letters
                     .iter()
-                    .map(|l| (*l, friends.iter().filter(|e| index_letter(e) == *l).cloned().collect()))
+                    .map(|l| (
+                        *l,
+                        friends.iter().filter(|e| index_letter(e) == *l).cloned().collect(),
+                    ))
                     .collect();
                 view! {
                     <div class="friends-indexed">
@@ -101,9 +114,14 @@ pub fn FriendList(filter: RwSignal<String>) -> impl IntoView {
                                 .into_iter()
                                 .map(|(letter, entries)| {
                                     view! {
-                                        <h3 class="letter" id=format!("letter-{letter}")>{letter.to_string()}</h3>
+                                        <h3 class="letter" id=format!("letter-{letter}")>
+                                            {letter.to_string()}
+                                        </h3>
                                         <ul class="rows">
-                                            {entries.into_iter().map(|e| view! { <FriendRow entry=e/> }).collect_view()}
+                                            {entries
+                                                .into_iter()
+                                                .map(|e| view! { <FriendRow entry=e /> })
+                                                .collect_view()}
                                         </ul>
                                     }
                                 })
@@ -112,12 +130,14 @@ pub fn FriendList(filter: RwSignal<String>) -> impl IntoView {
                         <nav class="letter-index" aria-label="A–Z">
                             {letters
                                 .into_iter()
-                                .map(|l| view! { <a href=format!("#letter-{l}")>{l.to_string()}</a> })
+                                .map(|l| {
+                                    view! { <a href=format!("#letter-{l}")>{l.to_string()}</a> }
+                                })
                                 .collect_view()}
                         </nav>
                     </div>
                 }
-                .into_any()
+                    .into_any()
             }}
         </details>
     }
@@ -130,7 +150,11 @@ fn FriendRow(entry: RelationEntry) -> impl IntoView {
     view! {
         <li class="row" data-username=data_user>
             <ItemLink href>
-                <Avatar name=entry.nickname.clone() seed=entry.user_id.clone() url=entry.avatar.clone()/>
+                <Avatar
+                    name=entry.nickname.clone()
+                    seed=entry.user_id.clone()
+                    url=entry.avatar.clone()
+                />
                 <span class="row-text">
                     <span class="row-title">{entry.nickname.clone()}</span>
                     <span class="row-sub">"@" {entry.username.clone()}</span>
@@ -165,10 +189,16 @@ pub fn RemovedList(filter: RwSignal<String>) -> impl IntoView {
                                 view! {
                                     <li class="row removed" data-username=data_user>
                                         <ItemLink href>
-                                            <Avatar name=e.nickname.clone() seed=e.user_id.clone() url=e.avatar.clone()/>
+                                            <Avatar
+                                                name=e.nickname.clone()
+                                                seed=e.user_id.clone()
+                                                url=e.avatar.clone()
+                                            />
                                             <span class="row-text">
                                                 <span class="row-title">{e.nickname.clone()}</span>
-                                                <span class="row-sub">{move || i18n.t(Msg::RemovedYou)}</span>
+                                                <span class="row-sub">
+                                                    {move || i18n.t(Msg::RemovedYou)}
+                                                </span>
                                             </span>
                                         </ItemLink>
                                     </li>
@@ -178,7 +208,7 @@ pub fn RemovedList(filter: RwSignal<String>) -> impl IntoView {
                     </ul>
                 </details>
             }
-            .into_any()
+                .into_any()
         }}
     }
 }

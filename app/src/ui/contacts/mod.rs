@@ -169,7 +169,7 @@ pub fn ContactsView() -> impl IntoView {
                 </button>
             </header>
             <div class="search">
-                <IconSvg icon=Icon::Search/>
+                <IconSvg icon=Icon::Search />
                 <input
                     type="search"
                     placeholder=move || i18n.t(Msg::Search)
@@ -179,16 +179,16 @@ pub fn ContactsView() -> impl IntoView {
             </div>
             <div class="list-body">
                 <ClientOnly>
-                    <requests::NewFriends filter/>
-                    <lists::GroupList filter/>
-                    <lists::FriendList filter/>
-                    <lists::RemovedList filter/>
+                    <requests::NewFriends filter />
+                    <lists::GroupList filter />
+                    <lists::FriendList filter />
+                    <lists::RemovedList filter />
                 </ClientOnly>
             </div>
         </section>
-        <Outlet/>
+        <Outlet />
         <Show when=move || show_add.get()>
-            <add::AddDialog on_close=move || show_add.set(false)/>
+            <add::AddDialog on_close=move || show_add.set(false) />
         </Show>
     }
 }
@@ -202,7 +202,11 @@ fn loading() -> impl IntoView {
 /// A list that failed to load says so, in words.
 fn load_error(err: ApiError) -> impl IntoView {
     let i18n = use_i18n();
-    view! { <p class="note note-error" role="alert">{move || i18n.error(&err)}</p> }
+    view! {
+        <p class="note note-error" role="alert">
+            {move || i18n.error(&err)}
+        </p>
+    }
 }
 
 /// A link to a detail card that reloads the card when it is already open.
@@ -223,7 +227,7 @@ fn DetailHeader(#[prop(into)] title: Signal<String>) -> impl IntoView {
     view! {
         <header class="pane-header detail-header">
             <A href="/contacts" attr:class="back" attr:aria-label=move || i18n.t(Msg::Back)>
-                <IconSvg icon=Icon::Back/>
+                <IconSvg icon=Icon::Back />
             </A>
             <h2>{move || title.get()}</h2>
         </header>

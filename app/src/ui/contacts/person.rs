@@ -40,12 +40,14 @@ pub fn UserDetail() -> impl IntoView {
             <ClientOnly>
                 {move || match card.get() {
                     None => loading().into_any(),
-                    Some(Ok(Some(card))) => view! { <UserCardView card/> }.into_any(),
-                    Some(Ok(None)) => view! {
-                        <DetailHeader title=String::new()/>
-                        <p class="muted pad">{move || i18n.t(Msg::ErrUserNotFound)}</p>
+                    Some(Ok(Some(card))) => view! { <UserCardView card /> }.into_any(),
+                    Some(Ok(None)) => {
+                        view! {
+                            <DetailHeader title=String::new() />
+                            <p class="muted pad">{move || i18n.t(Msg::ErrUserNotFound)}</p>
+                        }
+                            .into_any()
                     }
-                    .into_any(),
                     Some(Err(e)) => load_error(e).into_any(),
                 }}
             </ClientOnly>
@@ -59,10 +61,15 @@ fn UserCardView(card: UserCard) -> impl IntoView {
     let user = card.user;
     let gender = gender_text(user.gender);
     view! {
-        <DetailHeader title=user.nickname.clone()/>
+        <DetailHeader title=user.nickname.clone() />
         <div class="card" data-standing=format!("{:?}", card.standing)>
             <div class="card-head">
-                <Avatar name=user.nickname.clone() seed=user.id.clone() url=user.avatar.clone() size="lg"/>
+                <Avatar
+                    name=user.nickname.clone()
+                    seed=user.id.clone()
+                    url=user.avatar.clone()
+                    size="lg"
+                />
                 <div>
                     <p class="card-title">{user.nickname.clone()}</p>
                     <p class="muted">"@" {user.username.clone()}</p>
@@ -74,7 +81,7 @@ fn UserCardView(card: UserCard) -> impl IntoView {
                 <dt>{move || i18n.t(Msg::Signature)}</dt>
                 <dd>{user.signature.clone()}</dd>
             </dl>
-            <PersonActions user standing=card.standing/>
+            <PersonActions user standing=card.standing />
         </div>
     }
 }
@@ -85,7 +92,6 @@ fn PersonActions(user: PublicUser, standing: Standing) -> impl IntoView {
     let i18n = use_i18n();
     let contacts = use_contacts();
     let op = Op::new();
-    let memo = RwSignal::new(String::new());
     let confirm_remove = RwSignal::new(false);
     // Every change reloads the lists, and with them this card.
     let done = move || contacts.refresh();
@@ -103,15 +109,9 @@ fn PersonActions(user: PublicUser, standing: Standing) -> impl IntoView {
                 .unwrap_or_default()
         }
     };
-    let send_request = {
+    let request_form = {
         let username = username.clone();
-        move |ev: leptos::ev::SubmitEvent| {
-            ev.prevent_default();
-            op.run(
-                request_friend(username.clone(), memo.get_untracked()),
-                move |_| done(),
-            );
-        }
+        move |label: Msg| view! { <RequestForm username=username.clone() label op /> }
     };
     let call = move |what: &'static str| {
         let username = username.clone();
@@ -121,33 +121,40 @@ fn PersonActions(user: PublicUser, standing: Standing) -> impl IntoView {
             _ => op.run(remove_friend(username.clone()), move |_| done()),
         }
     };
-    let request_form = move |label: Msg| {
-        view! {
-            <form class="form inline-form" on:submit=send_request.clone() data-testid="request-form">
-                <label class="field">
-                    <span>{move || i18n.t(Msg::RequestNote)}</span>
-                    <input name="memo" maxlength=MEMO_MAX bind:value=memo placeholder=move || i18n.t(Msg::RequestNoteHint)/>
-                </label>
-                <button class="primary" type="submit" disabled=move || op.busy.get()>{move || i18n.t(label)}</button>
-            </form>
-        }
-    };
     let actions = match standing {
-        Standing::Myself => view! { <p class="muted">{move || i18n.t(Msg::ThisIsYou)}</p> }.into_any(),
+        Standing::Myself => {
+            view! { <p class="muted">{move || i18n.t(Msg::ThisIsYou)}</p> }.into_any()
+        }
         Standing::Friend => view! {
             <div class="card-actions">
-                <A href=format!("/chats/user/{}", user.id) attr:class="button primary" attr:data-testid="send-message">
+                <A
+                    href=format!("/chats/user/{}", user.id)
+                    attr:class="button primary"
+                    attr:data-testid="send-message"
+                >
                     {move || i18n.t(Msg::SendMessage)}
                 </A>
                 <Show
                     when=move || confirm_remove.get()
-                    fallback=move || view! {
-                        <button type="button" class="secondary danger" on:click=move |_| confirm_remove.set(true)>
-                            {move || i18n.t(Msg::RemoveFriend)}
-                        </button>
+                    fallback=move || {
+                        view! {
+                            <button
+                                type="button"
+                                class="secondary danger"
+                                on:click=move |_| confirm_remove.set(true)
+                            >
+                                {move || i18n.t(Msg::RemoveFriend)}
+                            </button>
+                        }
                     }
                 >
-                    <button type="button" class="danger-solid" data-testid="confirm-remove" disabled=move || op.busy.get() on:click=call("remove")>
+                    <button
+                        type="button"
+                        class="danger-solid"
+                        data-testid="confirm-remove"
+                        disabled=move || op.busy.get()
+                        on:click=call("remove")
+                    >
                         {move || i18n.t(Msg::ConfirmRemove)}
                     </button>
                 </Show>
@@ -159,8 +166,22 @@ fn PersonActions(user: PublicUser, standing: Standing) -> impl IntoView {
                 <p class="muted">{move || i18n.t(Msg::WantsToBeFriends)}</p>
                 <blockquote class="memo">{received_memo}</blockquote>
                 <div class="card-actions">
-                    <button type="button" class="primary" disabled=move || op.busy.get() on:click=call("accept")>{move || i18n.t(Msg::Accept)}</button>
-                    <button type="button" class="secondary" disabled=move || op.busy.get() on:click=call("decline")>{move || i18n.t(Msg::Decline)}</button>
+                    <button
+                        type="button"
+                        class="primary"
+                        disabled=move || op.busy.get()
+                        on:click=call("accept")
+                    >
+                        {move || i18n.t(Msg::Accept)}
+                    </button>
+                    <button
+                        type="button"
+                        class="secondary"
+                        disabled=move || op.busy.get()
+                        on:click=call("decline")
+                    >
+                        {move || i18n.t(Msg::Decline)}
+                    </button>
                 </div>
             </div>
         }
@@ -168,21 +189,61 @@ fn PersonActions(user: PublicUser, standing: Standing) -> impl IntoView {
         Standing::Requested => view! {
             <div class="card-actions">
                 <span class="muted">{move || i18n.t(Msg::RequestSent)}</span>
-                <button type="button" class="secondary" disabled=move || op.busy.get() on:click=call("remove")>{move || i18n.t(Msg::Withdraw)}</button>
+                <button
+                    type="button"
+                    class="secondary"
+                    disabled=move || op.busy.get()
+                    on:click=call("remove")
+                >
+                    {move || i18n.t(Msg::Withdraw)}
+                </button>
             </div>
             {request_form(Msg::UpdateRequest)}
         }
         .into_any(),
         Standing::RemovedYou => view! {
-            <p class="note removed-note" data-testid="removed-you">{move || i18n.t(Msg::RemovedYou)}</p>
+            <p class="note removed-note" data-testid="removed-you">
+                {move || i18n.t(Msg::RemovedYou)}
+            </p>
             {request_form(Msg::AddFriend)}
-            <button type="button" class="link" on:click=call("remove")>{move || i18n.t(Msg::Dismiss)}</button>
+            <button type="button" class="link" on:click=call("remove")>
+                {move || i18n.t(Msg::Dismiss)}
+            </button>
         }
         .into_any(),
         Standing::None => request_form(Msg::AddFriend).into_any(),
     };
     view! {
         {actions}
-        <ErrorNote error=op.error_signal()/>
+        <ErrorNote error=op.error_signal() />
+    }
+}
+
+/// Asks to be friends, with a note saying who is asking.
+#[component]
+fn RequestForm(username: String, label: Msg, op: Op) -> impl IntoView {
+    let i18n = use_i18n();
+    let contacts = use_contacts();
+    let memo = RwSignal::new(String::new());
+    let send = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let asked = request_friend(username.clone(), memo.get_untracked());
+        op.run(asked, move |_| contacts.refresh());
+    };
+    view! {
+        <form class="form inline-form" on:submit=send data-testid="request-form">
+            <label class="field">
+                <span>{move || i18n.t(Msg::RequestNote)}</span>
+                <input
+                    name="memo"
+                    maxlength=MEMO_MAX
+                    bind:value=memo
+                    placeholder=move || i18n.t(Msg::RequestNoteHint)
+                />
+            </label>
+            <button class="primary" type="submit" disabled=move || op.busy.get()>
+                {move || i18n.t(label)}
+            </button>
+        </form>
     }
 }

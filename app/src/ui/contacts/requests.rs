@@ -19,13 +19,17 @@ pub fn NewFriends(filter: RwSignal<String>) -> impl IntoView {
     view! {
         <details class="section" open data-section="new-friends">
             <summary>
-                {move || i18n.t(Msg::NewFriends)}
-                <Show when=move || { count() > 0 }>
-                    <span class="badge" data-testid="new-friends-count">{count}</span>
+                {move || i18n.t(Msg::NewFriends)} <Show when=move || { count() > 0 }>
+                    <span class="badge" data-testid="new-friends-count">
+                        {count}
+                    </span>
                 </Show>
             </summary>
             {move || {
-                let (Some(received), Some(joins)) = (contacts.received.get(), contacts.join_requests.get()) else {
+                let (Some(received), Some(joins)) = (
+                    contacts.received.get(),
+                    contacts.join_requests.get(),
+                ) else {
                     return loading().into_any();
                 };
                 let (received, joins) = match (received, joins) {
@@ -39,14 +43,20 @@ pub fn NewFriends(filter: RwSignal<String>) -> impl IntoView {
                     .filter(|e| matches_filter(e, &f))
                     .collect();
                 if rows.is_empty() {
-                    return view! { <p class="muted pad small">{move || i18n.t(Msg::NoRequests)}</p> }.into_any();
+                    return view! {
+                        <p class="muted pad small">{move || i18n.t(Msg::NoRequests)}</p>
+                    }
+                        .into_any();
                 }
                 view! {
                     <ul class="rows">
-                        {rows.into_iter().map(|entry| view! { <RequestRow entry show_group=true/> }).collect_view()}
+                        {rows
+                            .into_iter()
+                            .map(|entry| view! { <RequestRow entry show_group=true /> })
+                            .collect_view()}
                     </ul>
                 }
-                .into_any()
+                    .into_any()
             }}
         </details>
     }
@@ -87,22 +97,43 @@ pub fn RequestRow(entry: RelationEntry, show_group: bool) -> impl IntoView {
     view! {
         <li class="row request-row" data-username=entry.username.clone()>
             <ItemLink href>
-                <Avatar name=entry.nickname.clone() seed=entry.user_id.clone() url=entry.avatar.clone()/>
+                <Avatar
+                    name=entry.nickname.clone()
+                    seed=entry.user_id.clone()
+                    url=entry.avatar.clone()
+                />
                 <span class="row-text">
                     <span class="row-title">{entry.nickname.clone()} {group_name}</span>
                     <span class="row-sub">{handle}</span>
-                    {memo.map(|m| view! { <span class="row-sub memo" data-testid="request-memo">{m}</span> })}
+                    {memo
+                        .map(|m| {
+                            view! {
+                                <span class="row-sub memo" data-testid="request-memo">
+                                    {m}
+                                </span>
+                            }
+                        })}
                 </span>
             </ItemLink>
             <span class="row-actions">
-                <button type="button" class="primary small" disabled=move || op.busy.get() on:click=answer(true)>
+                <button
+                    type="button"
+                    class="primary small"
+                    disabled=move || op.busy.get()
+                    on:click=answer(true)
+                >
                     {move || i18n.t(yes_label)}
                 </button>
-                <button type="button" class="secondary small" disabled=move || op.busy.get() on:click=answer(false)>
+                <button
+                    type="button"
+                    class="secondary small"
+                    disabled=move || op.busy.get()
+                    on:click=answer(false)
+                >
                     {move || i18n.t(Msg::Decline)}
                 </button>
             </span>
-            <ErrorNote error=op.error_signal()/>
+            <ErrorNote error=op.error_signal() />
         </li>
     }
 }
