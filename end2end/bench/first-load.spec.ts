@@ -1,5 +1,5 @@
 // What a first and a second visit cost, side by side for several builds of quick-chat
-// (`scripts/bench first-load` starts them and sets QC_FIRST_LOAD_TARGETS, e.g.
+// (`scripts/bench first-load` starts them and sets QC_BENCH_TARGETS, e.g.
 // "before=http://127.0.0.1:3101,after=http://127.0.0.1:3102"). Not a test: it prints a
 // table for docs/BENCHMARKS.md.
 //
@@ -14,7 +14,7 @@ import { test, expect, type BrowserContext, type Page, type CDPSession } from '@
 
 const PASSWORD = 'correct horse battery';
 
-const targets = (process.env.QC_FIRST_LOAD_TARGETS ?? '')
+const targets = (process.env.QC_BENCH_TARGETS ?? '')
   .split(',')
   .filter(Boolean)
   .map((t) => {
@@ -108,7 +108,7 @@ const median = (xs: number[]) => {
 
 test('first and second visit, side by side', async ({ browser }) => {
   test.setTimeout(900_000);
-  expect(targets.length, 'QC_FIRST_LOAD_TARGETS names the builds').toBeGreaterThan(0);
+  expect(targets.length, 'QC_BENCH_TARGETS names the builds').toBeGreaterThan(0);
   const name = `firstload_${Date.now().toString(36)}`;
   for (const t of targets) {
     const res = await browser.newContext().then((c) =>
