@@ -2,7 +2,7 @@
 use leptos::prelude::*;
 
 use crate::error::ApiError;
-use crate::i18n::use_i18n;
+use crate::i18n::{Msg, use_i18n};
 
 /// How many colours initials avatars come in (`.avatar-c0` … `.avatar-c7` in the
 /// stylesheet: classes, not inline styles, which the Content-Security-Policy refuses).
@@ -60,6 +60,63 @@ pub fn ErrorNote(#[prop(into)] error: Signal<Option<ApiError>>) -> impl IntoView
                 </p>
             }
         })
+    }
+}
+
+/// A button for what cannot be undone: the first press asks ("Remove friend"), the second
+/// does it ("Yes, remove").
+#[component]
+pub fn ConfirmButton(
+    ask: Msg,
+    confirm: Msg,
+    #[prop(into)] busy: Signal<bool>,
+    on_confirm: Callback<()>,
+    #[prop(optional)] testid: &'static str,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let asked = RwSignal::new(false);
+    view! {
+        <Show
+            when=move || asked.get()
+            fallback=move || {
+                view! {
+                    <button
+                        type="button"
+                        class="secondary danger"
+                        on:click=move |_| asked.set(true)
+                    >
+                        {move || i18n.t(ask)}
+                    </button>
+                }
+            }
+        >
+            <button
+                type="button"
+                class="danger-solid"
+                data-testid=testid
+                disabled=move || busy.get()
+                on:click=move |_| on_confirm.run(())
+            >
+                {move || i18n.t(confirm)}
+            </button>
+        </Show>
+    }
+}
+
+/// The search box above a list: filters it as the user types.
+#[component]
+pub fn SearchBox(filter: RwSignal<String>) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <div class="search">
+            <IconSvg icon=Icon::Search />
+            <input
+                type="search"
+                placeholder=move || i18n.t(Msg::Search)
+                aria-label=move || i18n.t(Msg::Search)
+                bind:value=filter
+            />
+        </div>
     }
 }
 

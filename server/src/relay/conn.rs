@@ -729,7 +729,108 @@ fn classify(text: &str) -> (ErrorCode, &'static str) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::hub::Hub;
     use super::*;
+    use tokio_util::sync::PollSender;
+
+    /// A connection of the hub with a queue of `capacity`, and a socket stand-in: a channel
+    /// of `room` frames whose other end is the "client".
+    fn socket(
+        capacity: usize,
+        room: usize,
+    ) -> (
+        Connection,
+        mpsc::Receiver<Frame>,
+        PollSender<Message>,
+        mpsc::Receiver<Message>,
+    ) {
+        let (conn, queue) = Hub::default().connection(Uuid::nil(), "session", capacity);
+        let (sink, client) = mpsc::channel(room);
+        (conn, queue, PollSender::new(sink), client)
+    }
+
+    fn text(m: &Message) -> Option<&str> {
+        match m {
+            Message::Text(t) => Some(t.as_str()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_writer_sends_ready_then_the_queue_then_the_reason_it_closed() {
+        let (conn, queue, sink, mut client) = socket(8, 64);
+        conn.push("a".into());
+        conn.push("b".into());
+        let ping = Duration::from_secs(30);
+        let writer = tokio::spawn(write_loop(
+            sink,
+            Some("ready".into()),
+            queue,
+            conn.clone(),
+            ping,
+        ));
+        for want in ["ready", "a", "b"] {
+            assert_eq!(client.recv().await.as_ref().and_then(text), Some(want));
+        }
+        // An error frame queued just before a deliberate close still goes out, first.
+        conn.push("too many malformed frames".into());
+        conn.close(close::POLICY, "too many malformed frames");
+        writer.await.unwrap();
+        let mut rest = Vec::new();
+        while let Ok(m) = client.try_recv() {
+            rest.push(m);
+        }
+        assert_eq!(
+            rest.first().and_then(text),
+            Some("too many malformed frames")
+        );
+        match rest.last() {
+            Some(Message::Close(Some(frame))) => assert_eq!(frame.code, close::POLICY),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_cut_off_and_its_writer_ends() {
+        // The socket takes one frame and then nothing (the client reads nothing).
+        let (conn, queue, sink, mut client) = socket(2, 1);
+        let writer = tokio::spawn(write_loop(
+            sink,
+            None,
+            queue,
+            conn.clone(),
+            Duration::from_secs(30),
+        ));
+        let mut pushed = 0;
+        while conn.push(format!("m{pushed}").into()) {
+            pushed += 1;
+            tokio::task::yield_now().await;
+            assert!(pushed < 100, "a full queue must close the connection");
+        }
+        assert_eq!(conn.close_reason().map(|r| r.0), Some(close::TOO_SLOW));
+        // The writer gives up on the stuck socket within its bounded waits.
+        tokio::time::timeout(Duration::from_secs(5), writer)
+            .await
+            .expect("the writer ends")
+            .unwrap();
+        assert!(conn.closed.is_cancelled());
+        // The client finally reads the one frame that fitted, nothing after it.
+        assert_eq!(client.recv().await.as_ref().and_then(text), Some("m0"));
+        assert!(client.try_recv().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_is_pinged_but_not_in_the_first_half_interval() {
+        let (conn, queue, sink, mut client) = socket(8, 64);
+        let every = Duration::from_secs(20);
+        let writer = tokio::spawn(write_loop(sink, None, queue, conn.clone(), every));
+        tokio::time::sleep(every / 2 - Duration::from_millis(1)).await;
+        assert!(client.try_recv().is_err(), "no ping in the first half");
+        tokio::time::sleep(every).await;
+        assert!(matches!(client.try_recv(), Ok(Message::Ping(_))));
+        conn.close(close::IDLE, "idle timeout");
+        writer.await.unwrap();
+    }
 
     #[test]
     fn malformed_frames_are_told_apart() {

@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use crate::chat::{Status, use_chat};
 use crate::i18n::{I18n, Msg, use_i18n};
 use crate::protocol::{CallMedia, CallOutcome, Content, Peer};
-use crate::ui::widgets::{ClientOnly, Icon, IconSvg};
+use crate::ui::widgets::{ClientOnly, SearchBox};
 
 pub use conversation::ConversationPane;
 
@@ -127,15 +127,7 @@ pub fn ChatsView() -> impl IntoView {
                     <NotificationsButton />
                 </ClientOnly>
             </header>
-            <div class="search">
-                <IconSvg icon=Icon::Search />
-                <input
-                    type="search"
-                    placeholder=move || i18n.t(Msg::Search)
-                    aria-label=move || i18n.t(Msg::Search)
-                    bind:value=filter
-                />
-            </div>
+            <SearchBox filter />
             <div class="list-body">
                 <noscript>
                     <p class="note" data-testid="needs-js">

@@ -11,7 +11,7 @@ use crate::api::community::*;
 use crate::contacts::limits::*;
 use crate::contacts::{Community, Member, Membership};
 use crate::i18n::{Msg, use_i18n};
-use crate::ui::widgets::{Avatar, ClientOnly, ErrorNote};
+use crate::ui::widgets::{Avatar, ClientOnly, ConfirmButton, ErrorNote};
 
 #[component]
 pub fn GroupDetail() -> impl IntoView {
@@ -313,7 +313,6 @@ fn OwnerTools(group: Community) -> impl IntoView {
     let op = Op::new();
     let name = RwSignal::new(group.name.clone());
     let description = RwSignal::new(group.description.clone());
-    let confirm = RwSignal::new(false);
     let id = group.id.clone();
     let save = {
         let id = id.clone();
@@ -326,13 +325,13 @@ fn OwnerTools(group: Community) -> impl IntoView {
             );
         }
     };
-    let dissolve = move |_| {
+    let dissolve = Callback::new(move |()| {
         let navigate = navigate.clone();
         op.run(dissolve_community(id.clone()), move |_| {
             contacts.refresh();
             navigate("/contacts", NavigateOptions::default());
         })
-    };
+    });
     view! {
         <details class="owner-tools">
             <summary>{move || i18n.t(Msg::EditGroup)}</summary>
@@ -353,24 +352,12 @@ fn OwnerTools(group: Community) -> impl IntoView {
                     {move || i18n.t(Msg::Save)}
                 </button>
             </form>
-            <Show
-                when=move || confirm.get()
-                fallback=move || {
-                    view! {
-                        <button
-                            type="button"
-                            class="secondary danger"
-                            on:click=move |_| confirm.set(true)
-                        >
-                            {move || i18n.t(Msg::Dissolve)}
-                        </button>
-                    }
-                }
-            >
-                <button type="button" class="danger-solid" on:click=dissolve.clone()>
-                    {move || i18n.t(Msg::ConfirmDissolve)}
-                </button>
-            </Show>
+            <ConfirmButton
+                ask=Msg::Dissolve
+                confirm=Msg::ConfirmDissolve
+                busy=op.busy
+                on_confirm=dissolve
+            />
             <ErrorNote error=op.error_signal() />
         </details>
     }

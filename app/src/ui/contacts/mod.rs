@@ -21,7 +21,7 @@ use crate::api::relation::list_relations;
 use crate::contacts::{RelationEntry, RelationType, RoleType};
 use crate::error::ApiError;
 use crate::i18n::{Msg, use_i18n};
-use crate::ui::widgets::{ClientOnly, Icon, IconSvg};
+use crate::ui::widgets::{ClientOnly, Icon, IconSvg, SearchBox};
 
 pub use group::GroupDetail;
 pub use person::UserDetail;
@@ -168,15 +168,7 @@ pub fn ContactsView() -> impl IntoView {
                     <span class="sr-only">{move || i18n.t(Msg::AddFriendOrGroup)}</span>
                 </button>
             </header>
-            <div class="search">
-                <IconSvg icon=Icon::Search />
-                <input
-                    type="search"
-                    placeholder=move || i18n.t(Msg::Search)
-                    aria-label=move || i18n.t(Msg::Search)
-                    bind:value=filter
-                />
-            </div>
+            <SearchBox filter />
             <div class="list-body">
                 <ClientOnly>
                     <requests::NewFriends filter />

@@ -10,7 +10,7 @@ use crate::contacts::limits::MEMO_MAX;
 use crate::contacts::{PublicUser, Standing, UserCard};
 use crate::i18n::{Msg, use_i18n};
 use crate::model::Gender;
-use crate::ui::widgets::{Avatar, ClientOnly, ErrorNote};
+use crate::ui::widgets::{Avatar, ClientOnly, ConfirmButton, ErrorNote};
 
 fn gender_text(gender: Gender) -> Msg {
     match gender {
@@ -92,7 +92,6 @@ fn PersonActions(user: PublicUser, standing: Standing) -> impl IntoView {
     let i18n = use_i18n();
     let contacts = use_contacts();
     let op = Op::new();
-    let confirm_remove = RwSignal::new(false);
     // Every change reloads the lists, and with them this card.
     let done = move || contacts.refresh();
     let username = user.username.clone();
@@ -112,6 +111,10 @@ fn PersonActions(user: PublicUser, standing: Standing) -> impl IntoView {
     let request_form = {
         let username = username.clone();
         move |label: Msg| view! { <RequestForm username=username.clone() label op /> }
+    };
+    let remove = {
+        let username = username.clone();
+        Callback::new(move |()| op.run(remove_friend(username.clone()), move |_| done()))
     };
     let call = move |what: &'static str| {
         let username = username.clone();
@@ -134,30 +137,13 @@ fn PersonActions(user: PublicUser, standing: Standing) -> impl IntoView {
                 >
                     {move || i18n.t(Msg::SendMessage)}
                 </A>
-                <Show
-                    when=move || confirm_remove.get()
-                    fallback=move || {
-                        view! {
-                            <button
-                                type="button"
-                                class="secondary danger"
-                                on:click=move |_| confirm_remove.set(true)
-                            >
-                                {move || i18n.t(Msg::RemoveFriend)}
-                            </button>
-                        }
-                    }
-                >
-                    <button
-                        type="button"
-                        class="danger-solid"
-                        data-testid="confirm-remove"
-                        disabled=move || op.busy.get()
-                        on:click=call("remove")
-                    >
-                        {move || i18n.t(Msg::ConfirmRemove)}
-                    </button>
-                </Show>
+                <ConfirmButton
+                    ask=Msg::RemoveFriend
+                    confirm=Msg::ConfirmRemove
+                    busy=op.busy
+                    on_confirm=remove
+                    testid="confirm-remove"
+                />
             </div>
         }
         .into_any(),
