@@ -3,7 +3,7 @@
 //! frame gets an `error` frame and the connection goes on, until too many bad frames close
 //! it with a policy code.
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use app::error::{ApiError, ErrorCode};
 use app::protocol::{
@@ -299,7 +299,8 @@ where
         conn,
         strikes: 0,
     };
-    let mut last_heard = Instant::now();
+    // Tokio's clock, like the timers here (a paused clock in the tests moves both).
+    let mut last_heard = tokio::time::Instant::now();
     let mut idle_check =
         tokio::time::interval(Duration::from_secs(5).min(relay.settings.idle_timeout));
     // The session's end: the connection goes with it.
@@ -307,7 +308,10 @@ where
     let expired = tokio::time::sleep(Duration::from_millis(expiry));
     tokio::pin!(expired);
     loop {
+        // Biased: once the connection is closed (session revoked or expired, too slow, too
+        // many bad frames) no frame the client already sent is answered, however many wait.
         tokio::select! {
+            biased;
             _ = conn.closed.cancelled() => break,
             _ = &mut expired => {
                 conn.close(close::SESSION_ENDED, "the session has expired: sign in again");
@@ -328,7 +332,7 @@ where
                     }
                     Some(Err(_)) | None => return None,
                 };
-                last_heard = Instant::now();
+                last_heard = tokio::time::Instant::now();
                 match message {
                     Message::Text(text) => Box::pin(reader.frame(text.as_str())).await,
                     Message::Binary(_) => reader.strike(ErrorCode::BadFrame, "Frames are JSON text."),
@@ -830,6 +834,190 @@ mod tests {
         assert!(matches!(client.try_recv(), Ok(Message::Ping(_))));
         conn.close(close::IDLE, "idle timeout");
         writer.await.unwrap();
+    }
+
+    /// A relay on an empty database (no tables: the frames these tests send must not need
+    /// any), then a paused clock.
+    async fn relay() -> Arc<Relay> {
+        use app::ssr::{AppCore, Settings};
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let relay = Relay::start(
+            AppCore::new(db, Settings::default()),
+            super::super::RelaySettings::default(),
+        );
+        tokio::time::pause();
+        relay
+    }
+
+    /// Ann, whose session ends `expires_in` ms from now.
+    fn ann(expires_in: i64) -> CurrentUser {
+        CurrentUser {
+            user: app::ssr::entity::user_base::Model {
+                id: Uuid::from_u128(1),
+                username: "ann".into(),
+                nickname: "Ann".into(),
+                password_hash: String::new(),
+                role: 0,
+                gender: 0,
+                signature: String::new(),
+                mobile: String::new(),
+                avatar: String::new(),
+                created_at: 0,
+                updated_at: 0,
+                deleted_at: None,
+                last_seen_at: None,
+            },
+            session_id: "session".into(),
+            session_expires_at: now_ms() + expires_in,
+        }
+    }
+
+    const HOUR: i64 = 3_600_000;
+
+    /// The client's side of the reader: frames sent on the channel arrive as the socket's.
+    fn client() -> (
+        mpsc::UnboundedSender<Result<Message, axum::Error>>,
+        impl Stream<Item = Result<Message, axum::Error>> + Unpin,
+    ) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        (
+            tx,
+            futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)),
+        )
+    }
+
+    fn ping() -> Result<Message, axum::Error> {
+        Ok(Message::Text(r#"{"type":"ping","nonce":7}"#.into()))
+    }
+
+    fn queued(queue: &mut mpsc::Receiver<Frame>) -> Vec<String> {
+        std::iter::from_fn(|| queue.try_recv().ok())
+            .map(|f| f.as_str().to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn too_many_malformed_frames_close_the_connection_and_nothing_after_is_answered() {
+        let relay = relay().await;
+        let user = ann(HOUR);
+        let (conn, mut queue) = relay.hub.connection(user.id(), "session", 64);
+        let (tx, stream) = client();
+        for i in 0..=MAX_STRIKES {
+            let bad = if i % 2 == 0 {
+                Message::Text(format!("{{nope {i}").into())
+            } else {
+                Message::Binary(vec![1, 2, 3].into())
+            };
+            tx.send(Ok(bad)).unwrap();
+        }
+        tx.send(ping()).unwrap();
+        let lingering = read_loop(&relay, &user, &conn, stream).await;
+        assert!(lingering.is_some(), "the server closed it");
+        assert_eq!(conn.close_reason().map(|r| r.0), Some(close::POLICY));
+        let frames = queued(&mut queue);
+        assert_eq!(frames.len(), MAX_STRIKES as usize + 1, "{frames:?}");
+        assert!(frames.iter().all(|f| f.contains("bad_frame")), "{frames:?}");
+    }
+
+    #[tokio::test]
+    async fn a_few_malformed_frames_are_answered_and_the_connection_goes_on() {
+        let relay = relay().await;
+        let user = ann(HOUR);
+        let (conn, mut queue) = relay.hub.connection(user.id(), "session", 64);
+        let (tx, stream) = client();
+        tx.send(Ok(Message::Text(r#"{"type":"dance"}"#.into())))
+            .unwrap();
+        tx.send(ping()).unwrap();
+        let reader = tokio::spawn({
+            let (relay, conn) = (relay.clone(), conn.clone());
+            async move { read_loop(&relay, &user, &conn, stream).await.is_some() }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let frames = queued(&mut queue);
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert!(frames[0].contains("unknown_type"), "{frames:?}");
+        assert!(
+            frames[1].contains("pong") && frames[1].contains('7'),
+            "{frames:?}"
+        );
+        assert_eq!(conn.close_reason(), None);
+        // The client closes: the reader ends without lingering.
+        tx.send(Ok(Message::Close(None))).unwrap();
+        assert!(!reader.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_silent_client_is_closed_after_the_idle_timeout_and_a_talking_one_is_not() {
+        let idle = super::super::RelaySettings::default().idle_timeout;
+        let relay = relay().await;
+        let (talker, mut talker_queue) = relay.hub.connection(Uuid::from_u128(1), "a", 64);
+        let (silent, _silent_queue) = relay.hub.connection(Uuid::from_u128(1), "b", 64);
+        let (talk, talking) = client();
+        let (_quiet, quiet) = client();
+        let readers = [
+            (talker.clone(), talking.boxed()),
+            (silent.clone(), quiet.boxed()),
+        ]
+        .map(|(conn, stream)| {
+            let relay = relay.clone();
+            tokio::spawn(
+                async move { read_loop(&relay, &ann(HOUR), &conn, stream).await.is_some() },
+            )
+        });
+        // The talker says something every half timeout, for three timeouts.
+        for _ in 0..6 {
+            tokio::time::sleep(idle / 2).await;
+            talk.send(ping()).unwrap();
+        }
+        let [talking, silent_reader] = readers;
+        assert!(silent_reader.await.unwrap());
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(silent.close_reason().map(|r| r.0), Some(close::IDLE));
+        assert_eq!(talker.close_reason(), None);
+        assert_eq!(queued(&mut talker_queue).len(), 6, "every ping answered");
+        talk.send(Ok(Message::Close(None))).unwrap();
+        assert!(!talking.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_connection_ends_with_its_session() {
+        let relay = relay().await;
+        let user = ann(90_000);
+        let (conn, _queue) = relay.hub.connection(user.id(), "session", 64);
+        let (tx, stream) = client();
+        let reader = tokio::spawn({
+            let conn = conn.clone();
+            async move { read_loop(&relay, &user, &conn, stream).await.is_some() }
+        });
+        // Busy, so never idle: the session's end closes it all the same.
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let _ = tx.send(ping());
+        }
+        assert!(reader.await.unwrap());
+        assert_eq!(conn.close_reason().map(|r| r.0), Some(close::SESSION_ENDED));
+    }
+
+    #[tokio::test]
+    async fn frames_waiting_when_the_session_is_revoked_are_never_answered() {
+        // The reader could pick a waiting frame over the closed connection (tokio::select!
+        // picks at random among ready branches): try it often enough to see it.
+        let relay = relay().await;
+        let user = ann(HOUR);
+        for _ in 0..20 {
+            let (conn, mut queue) = relay.hub.connection(user.id(), "session", 64);
+            let (tx, stream) = client();
+            for _ in 0..10 {
+                tx.send(ping()).unwrap();
+            }
+            assert!(relay.hub.register(conn.clone(), 1).is_some());
+            relay
+                .hub
+                .close_sessions(user.id(), &app::ssr::EndedSessions::One("session".into()));
+            assert!(read_loop(&relay, &user, &conn, stream).await.is_some());
+            assert_eq!(queued(&mut queue), Vec::<String>::new());
+            relay.hub.unregister(user.id(), conn.id);
+        }
     }
 
     #[test]
