@@ -27,10 +27,10 @@ use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::i18n::{I18n, Msg, request_lang};
-use crate::ui::auth_pages::{LoginPage, RegisterPage};
+use crate::ui::auth_pages::{LoginRoute, RegisterRoute};
 use crate::ui::chats::{ChatsView, ConversationPane};
-use crate::ui::contacts::{ContactsView, GroupDetail, UserDetail};
-use crate::ui::me::{LanguageEditor, MeView, PasswordEditor, ProfileEditor, SessionsEditor};
+use crate::ui::contacts::{ContactsRoute, GroupRoute, UserRoute};
+use crate::ui::me::{LanguageRoute, MeRoute, PasswordRoute, ProfileRoute, SessionsRoute};
 use crate::ui::shell::{NoContact, NoConversation, NotFound, Shell};
 
 /// Every page renders completely before it is sent, so the session guards can answer with a
@@ -75,7 +75,8 @@ fn title_text(i18n: I18n) -> leptos::text_prop::TextProp {
     }
 }
 
-/// The application root: language, session, routes.
+/// The application root: language, session, routes. The chats are in the first download;
+/// the other screens are `Lazy` (see `ui::lazy_page`).
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -92,8 +93,8 @@ pub fn App() -> impl IntoView {
         <Title text=title_text(i18n) />
         <Router>
             <Routes fallback=NotFound>
-                <Route path=path!("/login") view=LoginPage ssr=ASYNC />
-                <Route path=path!("/register") view=RegisterPage ssr=ASYNC />
+                <Route path=path!("/login") view=LoginRoute::page() ssr=ASYNC />
+                <Route path=path!("/register") view=RegisterRoute::page() ssr=ASYNC />
                 <ParentRoute path=path!("") view=Shell ssr=ASYNC>
                     <Route path=path!("") view=|| view! { <Redirect path="/chats" /> } ssr=ASYNC />
                     <ParentRoute path=path!("chats") view=ChatsView ssr=ASYNC>
@@ -101,17 +102,17 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("user/:user") view=ConversationPane ssr=ASYNC />
                         <Route path=path!("group/:group") view=ConversationPane ssr=ASYNC />
                     </ParentRoute>
-                    <ParentRoute path=path!("contacts") view=ContactsView ssr=ASYNC>
+                    <ParentRoute path=path!("contacts") view=ContactsRoute::page() ssr=ASYNC>
                         <Route path=path!("") view=NoContact ssr=ASYNC />
-                        <Route path=path!("user/:username") view=UserDetail ssr=ASYNC />
-                        <Route path=path!("group/:id") view=GroupDetail ssr=ASYNC />
+                        <Route path=path!("user/:username") view=UserRoute::page() ssr=ASYNC />
+                        <Route path=path!("group/:id") view=GroupRoute::page() ssr=ASYNC />
                     </ParentRoute>
-                    <ParentRoute path=path!("me") view=MeView ssr=ASYNC>
-                        <Route path=path!("") view=ProfileEditor ssr=ASYNC />
-                        <Route path=path!("profile") view=ProfileEditor ssr=ASYNC />
-                        <Route path=path!("password") view=PasswordEditor ssr=ASYNC />
-                        <Route path=path!("sessions") view=SessionsEditor ssr=ASYNC />
-                        <Route path=path!("language") view=LanguageEditor ssr=ASYNC />
+                    <ParentRoute path=path!("me") view=MeRoute::page() ssr=ASYNC>
+                        <Route path=path!("") view=ProfileRoute::page() ssr=ASYNC />
+                        <Route path=path!("profile") view=ProfileRoute::page() ssr=ASYNC />
+                        <Route path=path!("password") view=PasswordRoute::page() ssr=ASYNC />
+                        <Route path=path!("sessions") view=SessionsRoute::page() ssr=ASYNC />
+                        <Route path=path!("language") view=LanguageRoute::page() ssr=ASYNC />
                     </ParentRoute>
                 </ParentRoute>
             </Routes>

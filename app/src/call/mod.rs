@@ -52,7 +52,18 @@ pub struct Calls {
     pub remote: RwSignal<Option<web_sys::MediaStream>, LocalStorage>,
     #[cfg(feature = "hydrate")]
     engine: StoredValue<Option<rtc::Engine>, LocalStorage>,
+    /// Work for the engine, done in order (see [`Calls::rtc`]).
+    #[cfg(feature = "hydrate")]
+    jobs: StoredValue<Jobs, LocalStorage>,
     link: StoredValue<Option<CallLink>>,
+}
+
+/// The engine's work not yet done, and whether a task is doing it.
+#[cfg(feature = "hydrate")]
+#[derive(Default)]
+struct Jobs {
+    queue: std::collections::VecDeque<rtc::Job>,
+    running: bool,
 }
 
 impl Calls {
@@ -67,6 +78,8 @@ impl Calls {
             remote: RwSignal::new_local(None),
             #[cfg(feature = "hydrate")]
             engine: StoredValue::new_local(None),
+            #[cfg(feature = "hydrate")]
+            jobs: StoredValue::new_local(Jobs::default()),
             link: StoredValue::new(None),
         }
     }
@@ -103,7 +116,7 @@ impl Calls {
                 leptos::logging::warn!("relay refused a frame of call {call_id}: {code:?}")
             }
             #[cfg(feature = "hydrate")]
-            other => rtc::carry_out(self, other),
+            other => self.rtc(rtc::Job::Effect(other)),
             // No camera, connection or timer on the server.
             #[cfg(not(feature = "hydrate"))]
             _ => {}
@@ -150,7 +163,7 @@ impl Calls {
     /// Uses another camera or microphone (`kind` is `audioinput` or `videoinput`).
     pub fn switch_device(self, kind: String, id: String) {
         #[cfg(feature = "hydrate")]
-        rtc::switch_device(self, kind, id);
+        self.rtc(rtc::Job::SwitchDevice { kind, id });
         #[cfg(not(feature = "hydrate"))]
         let _ = (kind, id);
     }
@@ -164,14 +177,55 @@ impl Calls {
                 ..
             } => self.input(Input::Refused { call_id, code }),
             #[cfg(feature = "hydrate")]
-            ServerEvent::CallOffer { call_id, sdp } => {
-                rtc::remote_description(self, call_id, true, sdp)
-            }
+            ServerEvent::CallOffer { call_id, sdp } => self.rtc(rtc::Job::RemoteDescription {
+                call_id,
+                offer: true,
+                sdp,
+            }),
             #[cfg(feature = "hydrate")]
-            ServerEvent::CallAnswer { call_id, sdp } => {
-                rtc::remote_description(self, call_id, false, sdp)
-            }
+            ServerEvent::CallAnswer { call_id, sdp } => self.rtc(rtc::Job::RemoteDescription {
+                call_id,
+                offer: false,
+                sdp,
+            }),
             event => self.input(Input::Server(event)),
         }
+    }
+
+    /// Hands the engine a job. The engine's code is a WASM chunk of its own (built with
+    /// `--split`; fetched at the first call, or earlier by [`Calls::preload`]), so its jobs
+    /// run in a task, one after another in the order given: a job given while another runs
+    /// (an effect of an input the engine reported) waits for those before it.
+    #[cfg(feature = "hydrate")]
+    fn rtc(self, job: rtc::Job) {
+        let start = self
+            .jobs
+            .try_update_value(|jobs| {
+                jobs.queue.push_back(job);
+                !std::mem::replace(&mut jobs.running, true)
+            })
+            .unwrap_or(false);
+        if !start {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            while let Some(job) = self
+                .jobs
+                .try_update_value(|jobs| {
+                    let next = jobs.queue.pop_front();
+                    jobs.running = next.is_some();
+                    next
+                })
+                .flatten()
+            {
+                rtc::run(self, job).await;
+            }
+        });
+    }
+
+    /// Fetches the engine's code before it is needed, so a call rings at once.
+    pub async fn preload() {
+        #[cfg(feature = "hydrate")]
+        rtc::__preload_run().await;
     }
 }

@@ -120,7 +120,37 @@ fn later(calls: Calls, input: Input) {
     spawn_local(async move { calls.input(input) });
 }
 
-pub fn carry_out(calls: Calls, effect: Effect) {
+/// What the engine is asked to do.
+pub enum Job {
+    Effect(Effect),
+    /// An offer or answer from the other side.
+    RemoteDescription {
+        call_id: String,
+        offer: bool,
+        sdp: String,
+    },
+    /// Another camera or microphone (`kind` is `audioinput` or `videoinput`).
+    SwitchDevice {
+        kind: String,
+        id: String,
+    },
+}
+
+/// Does one job. The entry to this module's code: with `--split` it is a chunk of its own.
+#[leptos::lazy]
+pub fn run(calls: Calls, job: Job) {
+    match job {
+        Job::Effect(effect) => carry_out(calls, effect),
+        Job::RemoteDescription {
+            call_id,
+            offer,
+            sdp,
+        } => remote_description(calls, call_id, offer, sdp),
+        Job::SwitchDevice { kind, id } => switch_device(calls, kind, id),
+    }
+}
+
+fn carry_out(calls: Calls, effect: Effect) {
     match effect {
         Effect::Prepare { call_id } => {
             release(calls);
@@ -437,7 +467,7 @@ fn forced_policy() -> Option<web_sys::RtcIceTransportPolicy> {
 
 /// An offer or answer from the other side: the state decides, knowing whether the
 /// connection's signalling is stable right now.
-pub fn remote_description(calls: Calls, call_id: String, offer: bool, sdp: String) {
+fn remote_description(calls: Calls, call_id: String, offer: bool, sdp: String) {
     let stable = with_engine(calls, &call_id, |e| {
         e.pc.as_ref()
             .is_none_or(|pc| pc.signaling_state() == RtcSignalingState::Stable)
@@ -642,7 +672,7 @@ fn list_devices(calls: Calls) {
 }
 
 /// Replaces the microphone or camera track in the call and in the self-view.
-pub fn switch_device(calls: Calls, kind: String, id: String) {
+fn switch_device(calls: Calls, kind: String, id: String) {
     let Some((call_id, pc, local)) = live_media(calls) else {
         return;
     };

@@ -9,6 +9,7 @@ use crate::api::user::{LoginForm, RegisterForm};
 use crate::error::ApiError;
 use crate::i18n::{Lang, Msg, use_i18n};
 use crate::model::limits::*;
+use crate::ui::lazy_page;
 use crate::ui::use_auth;
 use crate::ui::widgets::ErrorNote;
 
@@ -95,6 +96,11 @@ where
     Signal::derive(move || value.get().and_then(Result::err))
 }
 
+lazy_page!(
+    /// `/login`.
+    LoginRoute => LoginPage
+);
+
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let i18n = use_i18n();
@@ -143,6 +149,11 @@ pub fn LoginPage() -> impl IntoView {
         </SignedOutOnly>
     }
 }
+
+lazy_page!(
+    /// `/register`.
+    RegisterRoute => RegisterPage
+);
 
 #[component]
 pub fn RegisterPage() -> impl IntoView {

@@ -10,11 +10,17 @@ use crate::error::ApiError;
 use crate::i18n::{Lang, Msg, use_i18n};
 use crate::model::limits::*;
 use crate::model::{Gender, SessionInfo};
+use crate::ui::lazy_page;
 use crate::ui::widgets::{
     Avatar, ClientOnly, ErrorNote, Icon, IconSvg, format_date, format_moment,
 };
 use crate::ui::{use_auth, use_me};
 use crate::validate;
+
+lazy_page!(
+    /// `/me`: the menu beside the editors.
+    MeRoute => MeView
+);
 
 #[component]
 pub fn MeView() -> impl IntoView {
@@ -105,6 +111,11 @@ fn DetailHeader(title: Msg) -> impl IntoView {
         </header>
     }
 }
+
+lazy_page!(
+    /// `/me/profile` (and `/me`).
+    ProfileRoute => ProfileEditor
+);
 
 #[component]
 pub fn ProfileEditor() -> impl IntoView {
@@ -222,6 +233,11 @@ pub fn ProfileEditor() -> impl IntoView {
     }
 }
 
+lazy_page!(
+    /// `/me/password`.
+    PasswordRoute => PasswordEditor
+);
+
 #[component]
 pub fn PasswordEditor() -> impl IntoView {
     let i18n = use_i18n();
@@ -316,6 +332,11 @@ pub fn PasswordEditor() -> impl IntoView {
     }
 }
 
+lazy_page!(
+    /// `/me/language`.
+    LanguageRoute => LanguageEditor
+);
+
 #[component]
 pub fn LanguageEditor() -> impl IntoView {
     let i18n = use_i18n();
@@ -344,6 +365,11 @@ pub fn LanguageEditor() -> impl IntoView {
         </section>
     }
 }
+
+lazy_page!(
+    /// `/me/sessions`.
+    SessionsRoute => SessionsEditor
+);
 
 /// `/me/sessions`: where the account is signed in, with a way to sign any of those out, or
 /// all but this one.

@@ -11,6 +11,36 @@ pub mod widgets;
 
 use leptos::prelude::*;
 
+/// Declares `$route`: a route whose view is the component `$component`, loaded on the first
+/// visit. Built with `cargo leptos build --split`, its code is a WASM chunk of its own that
+/// the browser fetches when the route is first shown (the server names it in the page when
+/// it renders the route), so `/chats` does not wait for screens it does not show.
+macro_rules! lazy_page {
+    ($(#[$doc:meta])* $route:ident => $component:ident) => {
+        $(#[$doc])*
+        pub struct $route;
+
+        impl $route {
+            /// What the route's `view` is.
+            pub fn page() -> leptos_router::Lazy<Self> {
+                leptos_router::Lazy::new()
+            }
+        }
+
+        #[leptos_router::lazy_route]
+        impl leptos_router::LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$component /> }.into_any()
+            }
+        }
+    };
+}
+pub(crate) use lazy_page;
+
 use crate::api::user::session_user;
 use crate::error::ApiError;
 use crate::model::UserProfile;

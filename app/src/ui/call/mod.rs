@@ -12,14 +12,45 @@ use crate::call::{CallStats, Calls, Phase};
 use crate::chat::use_chat;
 use crate::protocol::{CallMedia, CallOutcome};
 
+/// The call screen while there is a call. Its code (and the engine's) is a WASM chunk of
+/// its own with `--split`: fetched a few seconds after the page is up, so the first call
+/// rings without waiting for a download. The chunk's part is mounted once, at the first
+/// call, and stays: calls come and go inside it as they did before the split.
 #[component]
 pub fn CallOverlay() -> impl IntoView {
+    let chat = use_chat();
+    #[cfg(feature = "hydrate")]
+    set_timeout(
+        || {
+            leptos::task::spawn_local(async {
+                futures::join!(__preload_call_screens(), Calls::preload());
+            })
+        },
+        std::time::Duration::from_secs(PRELOAD_AFTER_S),
+    );
+    let needed = Memo::new(move |before: Option<&bool>| {
+        before.copied().unwrap_or(false) || chat.calls.view.with(|v| v.is_some())
+    });
+    view! {
+        <Show when=move || needed.get()>
+            <Suspense fallback=|| ()>{Suspend::new(call_screens())}</Suspense>
+        </Show>
+    }
+}
+
+/// How long after the page is up the call screen's code is fetched.
+#[cfg(feature = "hydrate")]
+const PRELOAD_AFTER_S: u64 = 3;
+
+#[leptos::lazy]
+fn call_screens() -> AnyView {
     let chat = use_chat();
     view! {
         <Show when=move || chat.calls.view.with(|v| v.is_some())>
             <CallScreen />
         </Show>
     }
+    .into_any()
 }
 
 /// What the parts of the call screen read of the call on screen.
@@ -106,15 +137,16 @@ fn CallScreen() -> impl IntoView {
         let calls = screen.calls;
         // `autoplay` starts each; an explicit play() would reject when the stream changes
         // under it.
+        // `try_get`: a stream can change in the turn the screen goes away.
         Effect::new(move |_| {
             let stream = calls.remote.get();
-            if let Some(el) = remote_video.get() {
+            if let Some(Some(el)) = remote_video.try_get() {
                 el.set_src_object(stream.as_ref());
             }
         });
         Effect::new(move |_| {
             let stream = calls.local.get();
-            if let Some(el) = local_video.get() {
+            if let Some(Some(el)) = local_video.try_get() {
                 el.set_src_object(stream.as_ref());
             }
         });

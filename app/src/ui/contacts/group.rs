@@ -11,7 +11,13 @@ use crate::api::community::*;
 use crate::contacts::limits::*;
 use crate::contacts::{Community, Member, Membership};
 use crate::i18n::{Msg, use_i18n};
+use crate::ui::lazy_page;
 use crate::ui::widgets::{Avatar, ClientOnly, ConfirmButton, ErrorNote};
+
+lazy_page!(
+    /// `/contacts/group/:id`.
+    GroupRoute => GroupDetail
+);
 
 #[component]
 pub fn GroupDetail() -> impl IntoView {

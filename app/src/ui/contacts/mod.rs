@@ -21,10 +21,11 @@ use crate::api::relation::list_relations;
 use crate::contacts::{RelationEntry, RelationType, RoleType};
 use crate::error::ApiError;
 use crate::i18n::{Msg, use_i18n};
+use crate::ui::lazy_page;
 use crate::ui::widgets::{ClientOnly, Icon, IconSvg, SearchBox};
 
-pub use group::GroupDetail;
-pub use person::UserDetail;
+pub use group::GroupRoute;
+pub use person::UserRoute;
 
 type Listing = LocalResource<Result<Vec<RelationEntry>, ApiError>>;
 
@@ -147,6 +148,11 @@ fn matches_filter(entry: &RelationEntry, filter: &str) -> bool {
             .as_ref()
             .is_some_and(|c| c.name.to_lowercase().contains(&filter))
 }
+
+lazy_page!(
+    /// `/contacts`: the lists.
+    ContactsRoute => ContactsView
+);
 
 #[component]
 pub fn ContactsView() -> impl IntoView {

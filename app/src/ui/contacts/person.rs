@@ -10,6 +10,7 @@ use crate::contacts::limits::MEMO_MAX;
 use crate::contacts::{PublicUser, Standing, UserCard};
 use crate::i18n::{Msg, use_i18n};
 use crate::model::Gender;
+use crate::ui::lazy_page;
 use crate::ui::widgets::{Avatar, ClientOnly, ConfirmButton, ErrorNote};
 
 fn gender_text(gender: Gender) -> Msg {
@@ -19,6 +20,11 @@ fn gender_text(gender: Gender) -> Msg {
         Gender::Female => Msg::GenderFemale,
     }
 }
+
+lazy_page!(
+    /// `/contacts/user/:username`.
+    UserRoute => UserDetail
+);
 
 #[component]
 pub fn UserDetail() -> impl IntoView {
