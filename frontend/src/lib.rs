@@ -60,6 +60,8 @@ fn offer_reload() {
         div.set_text_content(Some(text));
         let link = doc.create_element("a")?;
         link.set_attribute("href", "")?;
+        // A plain navigation: the router (in the stopped app) must not take the click.
+        link.set_attribute("rel", "external")?;
         link.set_text_content(Some(action));
         div.append_child(&link)?;
         doc.body()
