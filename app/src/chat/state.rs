@@ -905,8 +905,16 @@ impl ChatState {
         fx.push(Effect::Changed(Part::Message(to.clone(), key)));
         fx.push(Effect::Changed(Part::Conversation(to.clone())));
         fx.push(Effect::Changed(Part::List));
-        self.outbox
-            .push((to.clone(), client_id.clone(), content.clone()));
+        self.queue_send(to, client_id, content, fx);
+    }
+
+    /// Keeps the message in the outbox until its ack (once, however often it is tried) and
+    /// sends it now if the socket is open.
+    fn queue_send(&mut self, to: Peer, client_id: String, content: Content, fx: &mut Vec<Effect>) {
+        if !self.outbox.iter().any(|(_, c, _)| *c == client_id) {
+            self.outbox
+                .push((to.clone(), client_id.clone(), content.clone()));
+        }
         self.transmit(
             ClientMessage::Send {
                 client_id,
@@ -933,18 +941,7 @@ impl ChatState {
         let content = message.content.clone();
         fx.push(Effect::Changed(Part::Message(to.clone(), message.key(&me))));
         fx.push(Effect::Unsent(UnsentChange::Mark(client_id.clone(), None)));
-        if !self.outbox.iter().any(|(_, c, _)| *c == client_id) {
-            self.outbox
-                .push((to.clone(), client_id.clone(), content.clone()));
-        }
-        self.transmit(
-            ClientMessage::Send {
-                client_id,
-                to,
-                content,
-            },
-            fx,
-        );
+        self.queue_send(to, client_id, content, fx);
     }
 
     fn discard(&mut self, to: &Peer, client_id: &str, fx: &mut Vec<Effect>) {
