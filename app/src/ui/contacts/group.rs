@@ -6,7 +6,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::requests::RequestRow;
-use super::{DetailHeader, Op, load_error, loading, use_contacts};
+use super::{DetailHeader, NoteForm, Op, load_error, loading, use_contacts};
 use crate::api::community::*;
 use crate::contacts::limits::*;
 use crate::contacts::{Community, Member, Membership};
@@ -116,16 +116,13 @@ fn GroupActions(group: Community) -> impl IntoView {
     let contacts = use_contacts();
     let navigate = use_navigate();
     let op = Op::new();
-    let memo = RwSignal::new(String::new());
     let id = group.id.clone();
     let join = {
         let id = id.clone();
-        move |ev: leptos::ev::SubmitEvent| {
-            ev.prevent_default();
-            op.run(
-                join_community(id.clone(), memo.get_untracked()),
-                move |_| contacts.refresh(),
-            );
+        move |memo: String| {
+            op.run(join_community(id.clone(), memo), move |_| {
+                contacts.refresh()
+            })
         }
     };
     let leave = {
@@ -139,23 +136,9 @@ fn GroupActions(group: Community) -> impl IntoView {
         }
     };
     let actions = match group.membership {
-        Membership::None => view! {
-            <form class="form inline-form" on:submit=join data-testid="join-form">
-                <label class="field">
-                    <span>{move || i18n.t(Msg::RequestNote)}</span>
-                    <input
-                        name="memo"
-                        maxlength=MEMO_MAX
-                        bind:value=memo
-                        placeholder=move || i18n.t(Msg::RequestNoteHint)
-                    />
-                </label>
-                <button class="primary" type="submit" disabled=move || op.busy.get()>
-                    {move || i18n.t(Msg::AskToJoin)}
-                </button>
-            </form>
+        Membership::None => {
+            view! { <NoteForm label=Msg::AskToJoin op testid="join-form" send=join /> }.into_any()
         }
-        .into_any(),
         Membership::Requested => view! {
             <div class="card-actions">
                 <span class="muted">{move || i18n.t(Msg::RequestSent)}</span>

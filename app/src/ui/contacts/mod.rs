@@ -18,6 +18,7 @@ use leptos::task::spawn_local;
 use leptos_router::components::{A, Outlet};
 
 use crate::api::relation::list_relations;
+use crate::contacts::limits::MEMO_MAX;
 use crate::contacts::{RelationEntry, RelationType, RoleType};
 use crate::error::ApiError;
 use crate::i18n::{Msg, use_i18n};
@@ -134,6 +135,39 @@ impl Op {
 
     fn error_signal(self) -> Signal<Option<ApiError>> {
         self.error.into()
+    }
+}
+
+/// A short note and a button: a friend request, or a request to join a group. `send` gets
+/// the note.
+#[component]
+fn NoteForm(
+    label: Msg,
+    op: Op,
+    testid: &'static str,
+    #[prop(into)] send: Callback<String>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let memo = RwSignal::new(String::new());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        send.run(memo.get_untracked());
+    };
+    view! {
+        <form class="form inline-form" on:submit=submit data-testid=testid>
+            <label class="field">
+                <span>{move || i18n.t(Msg::RequestNote)}</span>
+                <input
+                    name="memo"
+                    maxlength=MEMO_MAX
+                    bind:value=memo
+                    placeholder=move || i18n.t(Msg::RequestNoteHint)
+                />
+            </label>
+            <button class="primary" type="submit" disabled=move || op.busy.get()>
+                {move || i18n.t(label)}
+            </button>
+        </form>
     }
 }
 

@@ -4,9 +4,8 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
-use super::{DetailHeader, Op, load_error, loading, use_contacts};
+use super::{DetailHeader, NoteForm, Op, load_error, loading, use_contacts};
 use crate::api::relation::*;
-use crate::contacts::limits::MEMO_MAX;
 use crate::contacts::{PublicUser, Standing, UserCard};
 use crate::i18n::{Msg, use_i18n};
 use crate::model::Gender;
@@ -214,28 +213,11 @@ fn PersonActions(user: PublicUser, standing: Standing) -> impl IntoView {
 /// Asks to be friends, with a note saying who is asking.
 #[component]
 fn RequestForm(username: String, label: Msg, op: Op) -> impl IntoView {
-    let i18n = use_i18n();
     let contacts = use_contacts();
-    let memo = RwSignal::new(String::new());
-    let send = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let asked = request_friend(username.clone(), memo.get_untracked());
-        op.run(asked, move |_| contacts.refresh());
+    let send = move |memo: String| {
+        op.run(request_friend(username.clone(), memo), move |_| {
+            contacts.refresh()
+        })
     };
-    view! {
-        <form class="form inline-form" on:submit=send data-testid="request-form">
-            <label class="field">
-                <span>{move || i18n.t(Msg::RequestNote)}</span>
-                <input
-                    name="memo"
-                    maxlength=MEMO_MAX
-                    bind:value=memo
-                    placeholder=move || i18n.t(Msg::RequestNoteHint)
-                />
-            </label>
-            <button class="primary" type="submit" disabled=move || op.busy.get()>
-                {move || i18n.t(label)}
-            </button>
-        </form>
-    }
+    view! { <NoteForm label op testid="request-form" send /> }
 }
