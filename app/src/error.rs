@@ -63,6 +63,11 @@ pub enum ErrorCode {
     RateLimited,
     /// The request conflicts with the current state.
     Conflict,
+    /// An upload would take the user past their storage allowance.
+    QuotaExceeded,
+    /// An upload looks like an image (by its bytes) but cannot be read as one: damaged,
+    /// truncated, or too large to decode.
+    BadImage,
     /// Too many attempts; `retry_after` says when to try again.
     TooManyRequests,
     /// The database or another dependency did not answer.
@@ -100,6 +105,8 @@ impl ErrorCode {
             | Self::AlreadyMember
             | Self::OwnerCannotLeave
             | Self::GroupFull => 409,
+            Self::BadImage => 422,
+            Self::QuotaExceeded => 507,
             Self::PayloadTooLarge | Self::FrameTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::TooManyRequests | Self::RateLimited => 429,
@@ -137,6 +144,8 @@ impl ErrorCode {
             Self::MessageTooLong => "message_too_long",
             Self::RateLimited => "rate_limited",
             Self::Conflict => "conflict",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::BadImage => "bad_image",
             Self::TooManyRequests => "too_many_requests",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",

@@ -245,6 +245,11 @@ messages! {
     ErrBadRequest => "The request was not understood.", "请求格式有误。";
     ErrInvalidField => "Please check this field.", "请检查填写的内容。";
     ErrTooLarge => "That is too large.", "内容过大。";
+    ErrQuota => "Your storage is full. Ask the administrator for more.", "你的存储空间已满，请联系管理员。";
+    ErrBadImage => "This picture is damaged or too large to show.", "图片已损坏或过大，无法显示。";
+    ImagePreview => "[Picture]", "[图片]";
+    FilePreview => "[File]", "[文件]";
+    Download => "Download", "下载";
     ErrUnauthorized => "Please log in again.", "请重新登录。";
     ErrInvalidCredentials => "The username or password is incorrect.", "用户名或密码错误。";
     ErrWrongPassword => "The current password is incorrect.", "当前密码不正确。";
@@ -307,6 +312,8 @@ impl Msg {
             ErrorCode::BadRequest => Msg::ErrBadRequest,
             ErrorCode::InvalidField => Msg::ErrInvalidField,
             ErrorCode::PayloadTooLarge => Msg::ErrTooLarge,
+            ErrorCode::QuotaExceeded => Msg::ErrQuota,
+            ErrorCode::BadImage => Msg::ErrBadImage,
             ErrorCode::Unauthorized => Msg::ErrUnauthorized,
             ErrorCode::InvalidCredentials => Msg::ErrInvalidCredentials,
             ErrorCode::WrongPassword => Msg::ErrWrongPassword,

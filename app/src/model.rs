@@ -115,3 +115,43 @@ pub mod limits {
     pub const SIGNATURE_MAX: usize = 100;
     pub const MOBILE_MAX: usize = 20;
 }
+
+/// What `POST /api/v1/media` answers: the stored upload, ready to be put in a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaView {
+    /// The media id for `Content::Image`/`Content::File`.
+    pub id: String,
+    /// `image` when it is a JPEG, PNG, GIF or WebP that could be decoded, else `file`.
+    pub kind: MediaKind,
+    /// The type found in the bytes.
+    pub mime: String,
+    /// The file name given at upload, cleaned.
+    pub name: String,
+    /// Bytes stored (for an image: after its metadata was removed).
+    pub size: u64,
+    /// Pixels, upright; 0 for files.
+    pub width: u32,
+    pub height: u32,
+    /// Where the file is downloaded.
+    pub url: String,
+    /// Where its thumbnail is (images only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumb: Option<String>,
+}
+
+/// Whether an upload is shown as a picture or offered as a download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Image,
+    File,
+}
+
+/// The URL of media `id` (`thumb`: of its thumbnail).
+pub fn media_url(id: &str, thumb: bool) -> String {
+    if thumb {
+        format!("/api/v1/media/{id}/thumb")
+    } else {
+        format!("/api/v1/media/{id}")
+    }
+}

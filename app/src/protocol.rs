@@ -59,13 +59,44 @@ impl Peer {
     }
 }
 
-/// What a message carries: text from a user, or the record of a call (written by the
-/// server only, when a call attempt ends).
+/// What a message carries: text, an image or a file from a user, or the record of a call
+/// (written by the server only, when a call attempt ends).
+///
+/// For `image` and `file` the sender gives only `media` (the id `POST /api/v1/media`
+/// answered); the server fills in every other field from what it stored, so what the
+/// receiver sees (dimensions, size, type) is never the sender's claim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Content {
     Text {
         text: String,
+    },
+    /// A picture: shown inline from its thumbnail (`thumb`), full size from
+    /// `/api/v1/media/<media>`.
+    Image {
+        media: String,
+        #[serde(default)]
+        width: u32,
+        #[serde(default)]
+        height: u32,
+        /// The thumbnail's URL (at most 320 px on the long side).
+        #[serde(default)]
+        thumb: String,
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        size: u64,
+    },
+    /// Any other file: downloaded from `/api/v1/media/<media>`.
+    File {
+        media: String,
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        size: u64,
+        /// The type found in the file's bytes (`application/octet-stream` when unknown).
+        #[serde(default)]
+        mime: String,
     },
     Call {
         media: CallMedia,
@@ -81,12 +112,15 @@ impl Content {
     pub fn kind(&self) -> &'static str {
         match self {
             Content::Text { .. } => "text",
+            Content::Image { .. } => "image",
+            Content::File { .. } => "file",
             Content::Call { .. } => "call",
         }
     }
 
-    /// A one-line preview of a text for conversation lists and notifications (call records
-    /// are worded by the UI, in the reader's language).
+    /// A one-line preview of a text (or a file's name) for conversation lists and
+    /// notifications (images and call records are worded by the UI, in the reader's
+    /// language).
     pub fn preview(&self) -> String {
         match self {
             Content::Text { text } => text
@@ -96,7 +130,8 @@ impl Content {
                 .chars()
                 .take(80)
                 .collect(),
-            Content::Call { .. } => String::new(),
+            Content::File { name, .. } => name.chars().take(80).collect(),
+            Content::Image { .. } | Content::Call { .. } => String::new(),
         }
     }
 }
@@ -159,6 +194,16 @@ pub struct MessageView {
     pub content: Content,
     /// Unix milliseconds, server time.
     pub created_at: i64,
+}
+
+/// The media id a message refers to, if it carries an image or a file.
+impl Content {
+    pub fn media(&self) -> Option<&str> {
+        match self {
+            Content::Image { media, .. } | Content::File { media, .. } => Some(media),
+            Content::Text { .. } | Content::Call { .. } => None,
+        }
+    }
 }
 
 impl MessageView {

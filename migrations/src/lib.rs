@@ -11,6 +11,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_schema;
 mod m20261128_000002_relay;
 mod m20261128_000003_conversations;
+mod m20261130_000004_media;
 
 /// The ordered list of migrations of quick-chat.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_schema::Migration),
             Box::new(m20261128_000002_relay::Migration),
             Box::new(m20261128_000003_conversations::Migration),
+            Box::new(m20261130_000004_media::Migration),
         ]
     }
 }

@@ -44,7 +44,28 @@ pub const ENV_KEYS: &[&str] = &[
     "TURN_URLS",
     "TURN_SECRET",
     "TURN_TTL_SECS",
+    "MAX_UPLOAD_BYTES",
+    "MEDIA_QUOTA_BYTES",
+    "MEDIA_UPLOADS_PER_HOUR",
+    "MEDIA_UNSENT_TTL_SECS",
+    "MEDIA_STORE",
+    "S3_ENDPOINT",
+    "S3_BUCKET",
+    "S3_REGION",
+    "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY",
 ];
+
+/// Where uploaded media is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaStoreKind {
+    /// `DATA_DIR/media`.
+    #[default]
+    Local,
+    /// An S3-compatible object store (`S3_*` settings).
+    S3,
+}
 
 /// How hard SQLite works to make each commit durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -73,7 +94,7 @@ pub struct Config {
     pub bind_addr: Option<SocketAddr>,
     /// Unset: a SQLite file `quick-chat.db` in `data_dir`, created on first start.
     pub database_url: Option<String>,
-    /// Where the SQLite file (and later uploads) live; created if missing.
+    /// Where the SQLite file and uploads (`media/`, `tmp/`) live; created if missing.
     pub data_dir: PathBuf,
     /// Mark the session cookie `Secure` (turn on when serving over HTTPS).
     pub cookie_secure: bool,
@@ -134,6 +155,22 @@ pub struct Config {
     pub turn_secret: String,
     /// How long minted TURN credentials stay valid.
     pub turn_ttl_secs: u64,
+    /// Largest file a user may upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Bytes of uploads one user may keep.
+    pub media_quota_bytes: u64,
+    /// Uploads one user may make per hour (and at once).
+    pub media_uploads_per_hour: u32,
+    /// Uploads never sent in a message are deleted after this many seconds.
+    pub media_unsent_ttl_secs: u64,
+    /// `local` (files under `DATA_DIR/media`) or `s3`.
+    pub media_store: MediaStoreKind,
+    /// The S3 endpoint (`http://127.0.0.1:9000` for a local server); empty: AWS.
+    pub s3_endpoint: String,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: String,
 }
 
 impl Default for Config {
@@ -173,6 +210,16 @@ impl Default for Config {
             turn_urls: String::new(),
             turn_secret: String::new(),
             turn_ttl_secs: 24 * 3600,
+            max_upload_bytes: 100 * 1024 * 1024,
+            media_quota_bytes: 1024 * 1024 * 1024,
+            media_uploads_per_hour: 300,
+            media_unsent_ttl_secs: 24 * 3600,
+            media_store: MediaStoreKind::Local,
+            s3_endpoint: String::new(),
+            s3_bucket: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
         }
     }
 }
@@ -191,6 +238,11 @@ impl Config {
         config
             .proxies()
             .map_err(|e| Box::new(figment::Error::from(e)))?;
+        if config.media_store == MediaStoreKind::S3 && config.s3_bucket.trim().is_empty() {
+            return Err(Box::new(figment::Error::from(
+                "MEDIA_STORE=s3 needs S3_BUCKET".to_owned(),
+            )));
+        }
         Ok(config)
     }
 
@@ -235,6 +287,30 @@ impl Config {
             ping_every: Duration::from_secs(self.ws_ping_secs.max(1)),
             queue: self.ws_queue.max(1),
             ring_timeout: Duration::from_secs(self.call_ring_secs.max(1)),
+        }
+    }
+
+    /// The media store's part of this configuration.
+    pub fn media_settings(&self) -> crate::media::MediaSettings {
+        crate::media::MediaSettings {
+            max_upload_bytes: self.max_upload_bytes.max(1),
+            quota_bytes: self.media_quota_bytes,
+            uploads_per_hour: self.media_uploads_per_hour.max(1),
+            unsent_ttl: Duration::from_secs(self.media_unsent_ttl_secs.max(60)),
+            data_dir: self.data_dir.clone(),
+            store: match self.media_store {
+                MediaStoreKind::Local => {
+                    crate::media::StoreConfig::Directory(self.data_dir.join("media"))
+                }
+                MediaStoreKind::S3 => crate::media::StoreConfig::S3 {
+                    endpoint: self.s3_endpoint.trim().to_owned(),
+                    bucket: self.s3_bucket.trim().to_owned(),
+                    region: self.s3_region.trim().to_owned(),
+                    access_key_id: self.s3_access_key_id.clone(),
+                    secret_access_key: self.s3_secret_access_key.clone(),
+                },
+            },
+            allowed_origins: self.relay_settings().allowed_origins,
         }
     }
 

@@ -48,7 +48,7 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 }
 
 /// The media type of a body, lower case, without parameters.
-fn media_type(headers: &HeaderMap) -> Option<String> {
+pub fn media_type(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     Some(
         value
@@ -58,6 +58,15 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
             .trim()
             .to_ascii_lowercase(),
     )
+}
+
+/// The error for a request another site made (by `Sec-Fetch-Site` or `Origin`), if it is one.
+pub fn cross_site_refusal(headers: &HeaderMap, allowed_origins: &[String]) -> Option<ApiError> {
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    (cross_site || !origin_allowed(headers, allowed_origins))
+        .then(|| ApiError::forbidden("Requests from other sites are not accepted."))
 }
 
 /// Refuses cross-site and wrongly typed requests to `/api/` that would change something.
@@ -72,12 +81,9 @@ pub async fn guard_api(
         return next.run(req).await;
     }
     let headers = req.headers();
-    let cross_site = headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
-    if cross_site || !origin_allowed(headers, &allowed_origins) {
+    if let Some(refusal) = cross_site_refusal(headers, &allowed_origins) {
         tracing::info!(path, "refused a cross-site request");
-        return ApiError::forbidden("Requests from other sites are not accepted.").into_response();
+        return refusal.into_response();
     }
     let wanted = if FORM_ENDPOINTS.contains(&path) {
         "application/x-www-form-urlencoded"

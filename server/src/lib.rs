@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod edge;
+pub mod media;
 pub mod relay;
 
 use std::net::SocketAddr;
@@ -86,18 +87,21 @@ pub fn leptos_options() -> LeptosOptions {
     options
 }
 
-/// Everything one server process runs: the shared core and the relay.
+/// Everything one server process runs: the shared core, the relay and the media store.
 pub struct Services {
     pub core: Arc<AppCore>,
     pub relay: Arc<relay::Relay>,
+    pub media: Arc<media::Media>,
 }
 
 impl Services {
-    /// Starts the services on an open database.
-    pub fn start(config: &Config, db: DatabaseConnection) -> Self {
+    /// Starts the services on an open database; fails when the media store cannot be
+    /// opened (its directory cannot be created, or the S3 settings are incomplete).
+    pub fn start(config: &Config, db: DatabaseConnection) -> Result<Self, String> {
         let core = AppCore::new(db, config.settings());
         let relay = relay::Relay::start(core.clone(), config.relay_settings());
-        Self { core, relay }
+        let media = media::Media::start(core.clone(), config.media_settings())?;
+        Ok(Self { core, relay, media })
     }
 }
 
@@ -130,6 +134,12 @@ pub fn router(services: &Services, options: LeptosOptions, max_body_bytes: usize
         // upgrade below (a 101 has no body to compress).
         .layer(CompressionLayer::new())
         .route("/ws", get(relay::ws_handler))
+        // Uploads and downloads stream and answer ranges: not compressed, and they check
+        // where a request comes from themselves (the guard above wants JSON bodies).
+        .route("/api/v1/media", axum::routing::post(media::upload))
+        .route("/api/v1/media/{id}", get(media::download))
+        .route("/api/v1/media/{id}/thumb", get(media::thumbnail))
+        .layer(Extension(services.media.clone()))
         .layer(axum::middleware::from_fn(edge::security_headers))
         .layer(Extension(services.core.clone()))
         .layer(Extension(services.relay.clone()))

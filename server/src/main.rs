@@ -61,7 +61,13 @@ async fn main() -> ExitCode {
     }
     let options = leptos_options();
     let addr = config.bind_addr.unwrap_or(options.site_addr);
-    let services = Services::start(&config, db);
+    let services = match Services::start(&config, db) {
+        Ok(services) => services,
+        Err(err) => {
+            tracing::error!(%err, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
     let app = router(&services, options, config.max_body_bytes);
 
     let listener = match tokio::net::TcpListener::bind(addr).await {

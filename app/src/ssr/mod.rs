@@ -7,6 +7,7 @@ pub mod auth;
 pub mod calls;
 pub mod communities;
 pub mod entity;
+pub mod media;
 pub mod messages;
 pub mod permissions;
 pub mod rate;

@@ -11,6 +11,7 @@ use app::protocol::{
     Peer, Presence, ServerEvent, VERSION, close,
 };
 use app::ssr::auth::CurrentUser;
+use app::ssr::media;
 use app::ssr::messages::{self, NewMessage, Target};
 use app::ssr::now_ms;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -564,36 +565,36 @@ impl Reader<'_> {
             return;
         }
         let checked = async {
-            let Content::Text { text } = &content else {
-                return Err(ApiError::invalid(
-                    "content",
-                    "Only text can be sent this way.",
-                ));
-            };
-            if text.trim().is_empty() {
-                return Err(ApiError::invalid("content", "A message cannot be empty."));
-            }
-            if app::validate::has_controls_beyond_breaks(text) {
-                return Err(ApiError::invalid(
-                    "content",
-                    "A message cannot contain control characters.",
-                ));
-            }
-            if text.chars().count() > MAX_TEXT_CHARS {
-                return Err(ApiError::new(
-                    ErrorCode::MessageTooLong,
-                    format!("A message has at most {MAX_TEXT_CHARS} characters."),
-                ));
+            match &content {
+                Content::Text { text } => Self::check_text(text)?,
+                Content::Image { .. } | Content::File { .. } => {}
+                Content::Call { .. } => {
+                    return Err(ApiError::invalid(
+                        "content",
+                        "Call records are written by the server.",
+                    ));
+                }
             }
             let target = Self::target(&to)?;
             // Spent before the permission lookup, so that sends to made-up ids cost the
             // sender their own allowance, not the database its time.
             self.may_send("You are sending too fast. Wait a moment.")?;
             let recipients = self.relay.recipients(self.me(), target).await?;
-            Ok((target, recipients))
+            // Media: the sender's own upload, described as stored, and from now on visible
+            // to the conversation's members.
+            let db = &self.relay.core.db;
+            let (content, media) = media::checked_content(db, self.me(), content).await?;
+            if let Some(id) = media {
+                let key = messages::conversation_key(self.me(), target);
+                media::add_use(db, id, &key, now_ms()).await?;
+                if !media::exists(db, id).await? {
+                    return Err(media::not_found());
+                }
+            }
+            Ok((target, recipients, content))
         };
         match checked.await {
-            Ok((target, recipients)) => {
+            Ok((target, recipients, content)) => {
                 let message = NewMessage {
                     sender: self.me(),
                     client_id,
@@ -612,6 +613,26 @@ impl Reader<'_> {
             }
             Err(err) => self.refuse(&err, Some(client_id)),
         }
+    }
+
+    /// What a text must be: not blank, no control characters but line breaks, not too long.
+    fn check_text(text: &str) -> Result<(), ApiError> {
+        if text.trim().is_empty() {
+            return Err(ApiError::invalid("content", "A message cannot be empty."));
+        }
+        if app::validate::has_controls_beyond_breaks(text) {
+            return Err(ApiError::invalid(
+                "content",
+                "A message cannot contain control characters.",
+            ));
+        }
+        if text.chars().count() > MAX_TEXT_CHARS {
+            return Err(ApiError::new(
+                ErrorCode::MessageTooLong,
+                format!("A message has at most {MAX_TEXT_CHARS} characters."),
+            ));
+        }
+        Ok(())
     }
 
     async fn sync(&mut self, after: i64) -> Result<(), ApiError> {

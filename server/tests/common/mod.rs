@@ -41,9 +41,12 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub core: std::sync::Arc<AppCore>,
+    pub media: std::sync::Arc<server::media::Media>,
     pub backend: Backend,
     pub database_url: String,
     _dir: Option<TempDir>,
+    /// `DATA_DIR`: uploads go here.
+    _data: TempDir,
 }
 
 /// What a test's database leaves behind, removed when the test ends: the SQLite file's
@@ -151,18 +154,24 @@ async fn launch(
     String,
     tokio::task::JoinHandle<std::io::Result<()>>,
     std::sync::Arc<AppCore>,
+    std::sync::Arc<server::media::Media>,
 ) {
     let db = server::open_database(config)
         .await
         .expect("open and migrate the database");
-    let services = server::Services::start(config, db);
+    let services = server::Services::start(config, db).expect("start the services");
     let router = server::router(&services, server::leptos_options(), config.max_body_bytes);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
     let handle = tokio::spawn(server::serve(listener, router));
-    (format!("http://{addr}"), handle, services.core.clone())
+    (
+        format!("http://{addr}"),
+        handle,
+        services.core.clone(),
+        services.media.clone(),
+    )
 }
 
 impl TestServer {
@@ -174,8 +183,10 @@ impl TestServer {
     /// A server whose configuration `tweak` may change first.
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<Self> {
         let (url, dir) = fresh_database(backend).await?;
+        let data = std::env::temp_dir().join(random_name());
         let mut config = Config {
             database_url: Some(url.clone()),
+            data_dir: data.clone(),
             // Every test registers its users from 127.0.0.1 and sends what requests it
             // needs; the tests of these limits set them low again.
             register_max_per_ip: 10_000,
@@ -183,7 +194,7 @@ impl TestServer {
             ..Config::default()
         };
         tweak(&mut config);
-        let (base, handle, core) = launch(&config).await;
+        let (base, handle, core, media) = launch(&config).await;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             // A hung server fails the test instead of hanging the run.
@@ -194,11 +205,13 @@ impl TestServer {
             base,
             client,
             core,
+            media,
             backend,
             database_url: url,
             config,
             handle,
             _dir: dir,
+            _data: TempDir::Dir(data),
         })
     }
 
@@ -207,10 +220,11 @@ impl TestServer {
     pub async fn restart(&mut self) {
         self.handle.abort();
         let _ = (&mut self.handle).await;
-        let (base, handle, core) = launch(&self.config).await;
+        let (base, handle, core, media) = launch(&self.config).await;
         self.base = base;
         self.handle = handle;
         self.core = core;
+        self.media = media;
     }
 
     /// The WebSocket URL of this server.

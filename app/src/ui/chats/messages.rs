@@ -99,8 +99,52 @@ fn Bubble(row: RwSignal<Row>, peer: Peer) -> impl IntoView {
     let (mine, client_id, content) =
         row.with_untracked(|r| (r.mine, r.client_id.clone(), r.content.clone()));
     let time = move || row.with(|r| short_time(r.created_at, false));
-    let text = match content {
-        Content::Text { text } => text,
+    let body = match content {
+        Content::Text { text } => view! { <span class="bubble-text">{text}</span> }.into_any(),
+        Content::Image {
+            media,
+            width,
+            height,
+            thumb,
+            name,
+            ..
+        } => {
+            // The box has the picture's shape before the thumbnail arrives: no jump.
+            let (w, h) = fit(width, height);
+            view! {
+                <a
+                    class="bubble-image"
+                    href=crate::model::media_url(&media, false)
+                    target="_blank"
+                    rel="noopener"
+                    data-testid="bubble-image"
+                >
+                    <img src=thumb width=w height=h loading="lazy" alt=name />
+                </a>
+            }
+            .into_any()
+        }
+        Content::File {
+            media, name, size, ..
+        } => {
+            let download = name.clone();
+            view! {
+                <a
+                    class="bubble-file"
+                    href=crate::model::media_url(&media, false)
+                    download=download
+                    data-testid="bubble-file"
+                    title=move || i18n.t(Msg::Download)
+                >
+                    <span class="bubble-file-icon" aria-hidden="true">
+                        "📄"
+                    </span>
+                    <span class="bubble-file-name">{name}</span>
+                    <span class="muted small">{file_size(size)}</span>
+                </a>
+            }
+            .into_any()
+        }
         Content::Call {
             media,
             outcome,
@@ -178,7 +222,7 @@ fn Bubble(row: RwSignal<Row>, peer: Peer) -> impl IntoView {
                 title=move || if failed() { i18n.t(Msg::TapToRetry) } else { "" }
             >
                 {sender}
-                <span class="bubble-text">{text}</span>
+                {body}
                 <span class="bubble-meta">
                     <time>{time}</time>
                     {move || {
@@ -217,4 +261,29 @@ fn Bubble(row: RwSignal<Row>, peer: Peer) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// The size a picture is shown at: at most 240 × 320 CSS pixels, its own shape.
+fn fit(width: u32, height: u32) -> (u32, u32) {
+    let (w, h) = (f64::from(width.max(1)), f64::from(height.max(1)));
+    let scale = (240.0 / w).min(320.0 / h).min(1.0);
+    (
+        ((w * scale).round() as u32).max(1),
+        ((h * scale).round() as u32).max(1),
+    )
+}
+
+/// A file size for people: "312 B", "4.2 KB", "17.0 MB".
+pub fn file_size(bytes: u64) -> String {
+    const KB: f64 = 1024.0;
+    let b = bytes as f64;
+    if b < KB {
+        format!("{bytes} B")
+    } else if b < KB * KB {
+        format!("{:.1} KB", b / KB)
+    } else if b < KB * KB * KB {
+        format!("{:.1} MB", b / KB / KB)
+    } else {
+        format!("{:.1} GB", b / KB / KB / KB)
+    }
 }

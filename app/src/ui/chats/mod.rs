@@ -64,6 +64,8 @@ fn preview(i18n: I18n, content: &Content) -> String {
             outcome,
             duration_ms,
         } => format!("[{}]", call_line(i18n, *media, *outcome, *duration_ms)),
+        Content::Image { .. } => i18n.t(Msg::ImagePreview).to_owned(),
+        Content::File { name, .. } => format!("{} {name}", i18n.t(Msg::FilePreview)),
         text => text.preview(),
     }
 }
