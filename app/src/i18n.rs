@@ -250,6 +250,15 @@ messages! {
     ImagePreview => "[Picture]", "[图片]";
     FilePreview => "[File]", "[文件]";
     Download => "Download", "下载";
+    Attach => "Send a picture or file", "发送图片或文件";
+    ChangeAvatar => "Change picture", "更换头像";
+    RemoveAvatar => "Use initials", "使用默认头像";
+    AvatarHint => "The middle of the picture is cut square.", "将截取图片中间的正方形区域。";
+    Uploading => "Uploading", "正在上传";
+    UploadFailed => "Not sent", "发送失败";
+    Retry => "Retry", "重试";
+    Previous => "Previous picture", "上一张";
+    Next => "Next picture", "下一张";
     ErrUnauthorized => "Please log in again.", "请重新登录。";
     ErrInvalidCredentials => "The username or password is incorrect.", "用户名或密码错误。";
     ErrWrongPassword => "The current password is incorrect.", "当前密码不正确。";
@@ -301,7 +310,7 @@ impl Msg {
             "memo" => Msg::FieldMemo,
             "name" => Msg::FieldGroupName,
             "description" => Msg::FieldDescription,
-            "avatar" => Msg::FieldAvatar,
+            "avatar" | "media" => Msg::FieldAvatar,
             "query" => Msg::FieldQuery,
             _ => Msg::ErrInvalidField,
         }

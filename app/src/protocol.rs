@@ -346,6 +346,8 @@ pub enum RelationChange {
     GroupJoined,
     GroupLeft,
     GroupChanged,
+    /// A friend (or the user, on another page) changed their name or picture.
+    ProfileChanged,
 }
 
 /// Frames the server sends.

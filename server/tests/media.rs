@@ -25,6 +25,7 @@ db_tests!(
     only_the_uploader_may_send_it,
     unsent_uploads_expire_and_sent_ones_stay,
     uploads_from_other_sites_or_as_forms_are_refused,
+    an_avatar_is_seen_by_everyone_and_friends_hear_of_it,
 );
 
 /// Each test also run with a configuration of its own, on every backend.
@@ -763,4 +764,69 @@ async fn fifty_parallel_uploads_fit_the_quota_exactly(backend: Backend) {
         .count();
     assert_eq!((created, refused), (10, 40), "{answers:?}");
     assert_eq!(rows_of(&server, &ann).await, 10);
+}
+
+async fn an_avatar_is_seen_by_everyone_and_friends_hear_of_it(server: TestServer) {
+    let (ann, bea, cid) = (
+        user(&server, "ann").await,
+        user(&server, "bea").await,
+        user(&server, "cid").await,
+    );
+    befriend(&server, &ann, &bea).await;
+    let mut wb = connect(&server, &bea).await;
+    let face = uploaded(&server, &ann, "face.jpg", jpeg_with_exif(600, 600, 1)).await;
+    // Before it is an avatar, a stranger cannot see it.
+    let thumb = face["thumb"].as_str().expect("thumb").to_owned();
+    assert_eq!(
+        get(&server, Some(&cid), &thumb, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = session(&server, &ann)
+        .post("/api/v1/user/avatar", json!({"media": face["id"]}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["avatar"], thumb.as_str());
+    // The friend's page hears of it at once.
+    let change = wb.next_of("relation").await;
+    assert_eq!(change["change"], "profile_changed");
+    assert_eq!(change["username"], "ann");
+    // Everyone signed in sees it, and every answer that names Ann carries it.
+    assert_eq!(
+        get(&server, Some(&cid), &thumb, &[]).await.status,
+        StatusCode::OK
+    );
+    let listed = session(&server, &bea)
+        .post(
+            "/api/v1/relation/list",
+            json!({"relation_type": 2, "role_type": 1}),
+        )
+        .await;
+    assert_eq!(listed.body[0]["avatar"], thumb.as_str(), "{}", listed.text);
+    let ready = connect(&server, &ann).await;
+    drop(ready);
+    // Someone else's picture, or a file, cannot be one's avatar.
+    let r = session(&server, &bea)
+        .post("/api/v1/user/avatar", json!({"media": face["id"]}))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let doc = uploaded(&server, &bea, "cv.pdf", pdf(100)).await;
+    let r = session(&server, &bea)
+        .post("/api/v1/user/avatar", json!({"media": doc["id"]}))
+        .await;
+    r.assert_invalid_field("media", "a PDF as avatar");
+    // Back to initials.
+    let r = session(&server, &ann)
+        .post("/api/v1/user/avatar", json!({"media": ""}))
+        .await;
+    assert_eq!(r.body["avatar"], "");
+    // Used as an avatar once, it does not expire as an unsent upload.
+    server
+        .media
+        .expire_unsent(app::ssr::now_ms() + 25 * 3_600_000)
+        .await
+        .expect("sweep");
+    assert_eq!(
+        get(&server, Some(&ann), &thumb, &[]).await.status,
+        StatusCode::OK
+    );
 }

@@ -220,6 +220,16 @@ pub async fn update_profile(
     Ok(ssr::accounts::profile(&user))
 }
 
+/// `POST /api/v1/user/avatar` `{"media"}`: makes the caller's uploaded picture their avatar
+/// (`""`: back to initials); friends' pages show it at once.
+#[server(prefix = "/api/v1", endpoint = "user/avatar", input = Json, output = Json)]
+pub async fn set_avatar(media: String) -> Result<UserProfile, ApiError> {
+    let core = ssr::core()?;
+    let me = ssr::current_user().await?;
+    let user = ssr::accounts::set_avatar(&core, &me, &media).await?;
+    Ok(ssr::accounts::profile(&user))
+}
+
 /// `POST /api/v1/user/password` `{"current_password","new_password"}`: changes the password
 /// and signs out every other session of the user.
 #[server(prefix = "/api/v1", endpoint = "user/password", input = Json, output = Json)]

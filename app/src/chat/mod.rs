@@ -11,6 +11,7 @@
 #[cfg(feature = "hydrate")]
 mod driver;
 pub mod state;
+pub mod uploads;
 pub mod view;
 
 use std::collections::HashSet;
@@ -171,12 +172,25 @@ impl Chat {
             .flatten()
     }
 
+    /// The pictures of a conversation's loaded messages, oldest first: (media id, name).
+    pub fn pictures(self, with: &Peer) -> Vec<(String, String)> {
+        self.state
+            .try_with_value(|s| s.pictures(with))
+            .unwrap_or_default()
+    }
+
     /// Sends a text; it shows as "sending" until the server acknowledges it.
     pub fn send_text(self, to: Peer, text: String) {
+        self.send(to, crate::protocol::Content::Text { text });
+    }
+
+    /// Sends any content a user may send (text, or an upload as image or file), through
+    /// the outbox: it shows as "sending" until acknowledged and is kept until then.
+    pub fn send(self, to: Peer, content: crate::protocol::Content) {
         self.input(Input::Send {
             to,
             client_id: uuid::Uuid::new_v4().to_string(),
-            text,
+            content,
             now: crate::clock::now_ms(),
         });
     }

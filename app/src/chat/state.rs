@@ -264,11 +264,11 @@ pub enum Input {
     Disconnected { too_many: bool },
     /// A frame from the server, at `now` (ms since the epoch).
     Server { event: ServerEvent, now: f64 },
-    /// The user sends a text.
+    /// The user sends a text, or an upload the server answered (image or file content).
     Send {
         to: Peer,
         client_id: String,
-        text: String,
+        content: Content,
         now: f64,
     },
     /// The user taps a refused message.
@@ -362,6 +362,19 @@ impl ChatState {
         }
     }
 
+    /// The pictures of a conversation's loaded messages, oldest first: (media id, name).
+    pub fn pictures(&self, with: &Peer) -> Vec<(String, String)> {
+        self.conversations.get(with).map_or_else(Vec::new, |c| {
+            c.messages
+                .iter()
+                .filter_map(|m| match &m.content {
+                    Content::Image { media, name, .. } => Some((media.clone(), name.clone())),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
     /// The user's id ("" before the first `ready`).
     pub fn my_id(&self) -> &str {
         self.me.as_ref().map_or("", |m| m.id.as_str())
@@ -418,9 +431,9 @@ impl ChatState {
             Input::Send {
                 to,
                 client_id,
-                text,
+                content,
                 now,
-            } => self.send(to, client_id, Content::Text { text }, now, &mut fx),
+            } => self.send(to, client_id, content, now, &mut fx),
             Input::Retry { to, client_id } => self.retry(to, client_id, &mut fx),
             Input::Discard { to, client_id } => self.discard(&to, &client_id, &mut fx),
             Input::LoadHistory(with) => self.load_history(with, &mut fx),

@@ -443,13 +443,14 @@ impl Default for ChatView {
     }
 }
 
+/// A person's picture as the contact lists last said (they are reloaded when a friend
+/// changes it), else as `ready` said.
 fn avatar_of(state: &ChatState, c: &Conversation) -> String {
-    match (&c.with, c.avatar.is_empty()) {
-        (Peer::User(id), true) => state
+    match &c.with {
+        Peer::User(id) => state
             .person(id)
-            .map(|p| p.avatar.clone())
-            .unwrap_or_default(),
-        _ => c.avatar.clone(),
+            .map_or_else(|| c.avatar.clone(), |p| p.avatar.clone()),
+        Peer::Group(_) => c.avatar.clone(),
     }
 }
 

@@ -508,7 +508,61 @@ pub async fn update_profile(
         row.mobile = Set(validate::mobile(&mobile)?);
     }
     row.updated_at = Set(now_ms());
-    Ok(row.update(&core.db).await?)
+    let user = row.update(&core.db).await?;
+    if user.nickname != me.user.nickname {
+        announce_profile(core, &user).await?;
+    }
+    Ok(user)
+}
+
+/// Makes the caller's own uploaded picture their avatar (its square thumbnail is what
+/// everyone sees), or with `""` goes back to initials. Every signed-in user may fetch an
+/// avatar from then on.
+pub async fn set_avatar(
+    core: &AppCore,
+    me: &CurrentUser,
+    media_id: &str,
+) -> Result<user_base::Model, ApiError> {
+    let avatar = if media_id.is_empty() {
+        String::new()
+    } else {
+        let Some(m) = super::media::find(&core.db, media_id)
+            .await?
+            .filter(|m| m.owner_id == me.id())
+        else {
+            return Err(super::media::not_found());
+        };
+        if !super::media::is_image_mime(&m.mime) || m.thumb_sha256.is_empty() {
+            return Err(ApiError::invalid("media", "An avatar must be a picture."));
+        }
+        super::media::add_use(&core.db, m.id, super::media::AVATAR_USE, now_ms()).await?;
+        crate::model::media_url(&m.id.to_string(), true)
+    };
+    let mut row: user_base::ActiveModel = me.user.clone().into();
+    row.avatar = Set(avatar);
+    row.updated_at = Set(now_ms());
+    let user = row.update(&core.db).await?;
+    announce_profile(core, &user).await?;
+    Ok(user)
+}
+
+/// Tells the user's friends, and the user's other pages, that their name or picture
+/// changed: their pages reload the contact lists, which carry both.
+async fn announce_profile(core: &AppCore, user: &user_base::Model) -> Result<(), ApiError> {
+    let friends = super::messages::friends_of(&core.db, user.id).await?;
+    core.announce(
+        friends
+            .into_iter()
+            .chain([user.id])
+            .map(|to| super::RelationEvent {
+                user: to,
+                change: crate::protocol::RelationChange::ProfileChanged,
+                username: Some(user.username.clone()),
+                community_id: None,
+            })
+            .collect(),
+    );
+    Ok(())
 }
 
 /// Changes the password after checking the current one, and ends every other session of

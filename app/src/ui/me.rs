@@ -167,6 +167,7 @@ pub fn ProfileEditor() -> impl IntoView {
     view! {
         <section class="detail-pane">
             <DetailHeader title=Msg::EditProfile />
+            <crate::ui::avatar_editor::AvatarEditor />
             <form class="form detail-form" id="profile-form" on:submit=on_submit>
                 <label class="field">
                     <span>{move || i18n.t(Msg::Nickname)}</span>

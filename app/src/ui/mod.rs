@@ -2,6 +2,7 @@
 //! three-pane layout; its tabs are folders (`chats`, `contacts`) beside `me`; `call` is
 //! the call screen over everything; `widgets` holds small shared pieces.
 pub mod auth_pages;
+mod avatar_editor;
 pub mod call;
 pub mod chats;
 pub mod contacts;

@@ -86,7 +86,7 @@ fn send(s: &mut ChatState, to: Peer, client_id: &str, body: &str) -> Vec<Effect>
     s.apply(Input::Send {
         to,
         client_id: client_id.into(),
-        text: body.into(),
+        content: text(body),
         now: 5.0,
     })
 }

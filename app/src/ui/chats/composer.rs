@@ -3,6 +3,7 @@
 use leptos::html;
 use leptos::prelude::*;
 
+use super::uploads::AttachButton;
 use crate::chat::use_chat;
 use crate::i18n::{Msg, use_i18n};
 use crate::protocol::{MAX_TEXT_CHARS, Peer};
@@ -40,25 +41,47 @@ pub fn Composer(peer: Peer) -> impl IntoView {
             }
         }
     };
-    let on_input = move |_| {
-        let now = crate::clock::now_ms();
-        if now - last_typing.get_value() > 2000.0 {
-            last_typing.set_value(now);
-            chat.typing(peer.clone());
+    let on_input = {
+        let peer = peer.clone();
+        move |_| {
+            let now = crate::clock::now_ms();
+            if now - last_typing.get_value() > 2000.0 {
+                last_typing.set_value(now);
+                chat.typing(peer.clone());
+            }
         }
     };
+    // A pasted screenshot (or copied file) is sent as one; pasted text stays text.
+    let on_paste = {
+        let peer = peer.clone();
+        move |ev: leptos::ev::ClipboardEvent| {
+            #[cfg(feature = "hydrate")]
+            if let Some(files) = ev.clipboard_data().and_then(|d| d.files())
+                && files.length() > 0
+                && let Some(queue) = super::uploads::use_uploads()
+            {
+                ev.prevent_default();
+                queue.add_files(&peer, Some(files));
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = (&ev, &peer);
+        }
+    };
+    let attach = view! { <AttachButton peer=peer.clone() /> };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         send();
     };
     view! {
         <form class="composer" on:submit=on_submit data-testid="composer">
+            {attach}
             <textarea
                 node_ref=input
                 rows="1"
                 bind:value=text
                 on:keydown=on_key
                 on:input=on_input
+                on:paste=on_paste
                 placeholder=move || i18n.t(Msg::TypeMessage)
                 aria-label=move || i18n.t(Msg::TypeMessage)
             ></textarea>

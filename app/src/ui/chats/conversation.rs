@@ -7,6 +7,7 @@ use leptos_router::hooks::use_params_map;
 use super::composer::Composer;
 use super::messages::MessageList;
 use super::short_time;
+use super::uploads::UploadStrip;
 use crate::chat::{ConversationView, use_chat};
 use crate::i18n::{Msg, use_i18n};
 use crate::protocol::{CallMedia, Peer};
@@ -25,8 +26,25 @@ pub fn ConversationPane() -> impl IntoView {
             (None, None) => Peer::User(String::new()),
         }
     });
+    // A file dropped anywhere on the conversation is sent there.
+    let on_dragover = |ev: leptos::ev::DragEvent| ev.prevent_default();
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        #[cfg(feature = "hydrate")]
+        if let Some(queue) = super::uploads::use_uploads() {
+            queue.add_files(
+                &peer.get_untracked(),
+                ev.data_transfer().and_then(|d| d.files()),
+            );
+        }
+    };
     view! {
-        <section class="detail-pane conversation" data-testid="conversation">
+        <section
+            class="detail-pane conversation"
+            data-testid="conversation"
+            on:dragover=on_dragover
+            on:drop=on_drop
+        >
             <ClientOnly>{move || view! { <Conversation peer=peer.get() /> }}</ClientOnly>
         </section>
     }
@@ -56,6 +74,7 @@ fn Conversation(peer: Peer) -> impl IntoView {
     view! {
         <ConversationHeader peer=peer.clone() view />
         <MessageList view peer=peer.clone() />
+        <UploadStrip peer=peer.clone() />
         <TypingLine peer=peer.clone() view />
         <NotFriendsNotice peer=peer.clone() />
         <Composer peer />

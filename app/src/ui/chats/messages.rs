@@ -111,13 +111,27 @@ fn Bubble(row: RwSignal<Row>, peer: Peer) -> impl IntoView {
         } => {
             // The box has the picture's shape before the thumbnail arrives: no jump.
             let (w, h) = fit(width, height);
+            let open = {
+                let (peer, media) = (peer.clone(), media.clone());
+                move |ev: leptos::ev::MouseEvent| {
+                    // A plain click opens the viewer; a middle or modified click, a tab.
+                    if ev.button() == 0
+                        && !(ev.ctrl_key() || ev.meta_key() || ev.shift_key())
+                        && super::uploads::view_picture(&peer, &media)
+                    {
+                        ev.prevent_default();
+                        ev.stop_propagation();
+                    }
+                }
+            };
             view! {
                 <a
                     class="bubble-image"
                     href=crate::model::media_url(&media, false)
                     target="_blank"
-                    rel="noopener"
+                    rel="noopener external"
                     data-testid="bubble-image"
+                    on:click=open
                 >
                     <img src=thumb width=w height=h loading="lazy" alt=name />
                 </a>
@@ -133,6 +147,7 @@ fn Bubble(row: RwSignal<Row>, peer: Peer) -> impl IntoView {
                     class="bubble-file"
                     href=crate::model::media_url(&media, false)
                     download=download
+                    rel="external"
                     data-testid="bubble-file"
                     title=move || i18n.t(Msg::Download)
                 >

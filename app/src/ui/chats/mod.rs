@@ -6,6 +6,7 @@ mod composer;
 mod conversation;
 mod list;
 mod messages;
+mod uploads;
 
 use leptos::prelude::*;
 
@@ -120,6 +121,7 @@ fn href(peer: &Peer) -> String {
 pub fn ChatsView() -> impl IntoView {
     let i18n = use_i18n();
     let filter = RwSignal::new(String::new());
+    uploads::UploadQueue::provide();
     view! {
         <section class="list-pane chats-pane">
             <header class="pane-header">
@@ -142,6 +144,9 @@ pub fn ChatsView() -> impl IntoView {
             </div>
         </section>
         <leptos_router::components::Outlet />
+        <ClientOnly fallback=|| ()>
+            <uploads::PictureViewer />
+        </ClientOnly>
     }
 }
 

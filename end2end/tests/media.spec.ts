@@ -1,0 +1,208 @@
+// Pictures and files in real browsers: sent by the file picker and by paste, seen by the
+// friend as thumbnails of the right shape and opened in the viewer (keyboard: arrows, Esc);
+// a PDF downloads byte for byte; a slow upload shows its progress and can be cancelled.
+import * as zlib from 'zlib';
+import * as fs from 'fs';
+import { test, expect, register, uniqueName, secondUser, myId, befriend, openChat } from './fixtures';
+
+/** A PNG of `w` × `h`: left half one colour, right half another. */
+function png(w: number, h: number, left: [number, number, number], right: [number, number, number]): Buffer {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf: Buffer) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const [r, g, b] = x < w / 2 ? left : right;
+      raw.set([r, g, b], y * (w * 3 + 1) + 1 + x * 3);
+    }
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** A PDF-looking file of `n` bytes that does not compress. */
+function pdf(n: number): Buffer {
+  const bytes = Buffer.alloc(n);
+  let x = 12345;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    bytes[i] = x >> 16;
+  }
+  bytes.write('%PDF-1.7\n', 0, 'ascii');
+  return bytes;
+}
+
+async function friends(page: import('@playwright/test').Page, browser: import('@playwright/test').Browser) {
+  const a = uniqueName('media_a');
+  const b = uniqueName('media_b');
+  const other = await secondUser(browser);
+  await register(page, a, 'Ada');
+  await register(other.page, b, 'Ben');
+  await befriend(page, other.page, b, a);
+  const aId = await myId(page);
+  const bId = await myId(other.page);
+  await openChat(page, `/chats/user/${bId}`);
+  await openChat(other.page, `/chats/user/${aId}`);
+  return { other };
+}
+
+test('pictures by the file picker and by paste reach the friend, who opens them in the viewer', async ({ page, problems, browser }) => {
+  const { other } = await friends(page, browser);
+
+  // A wide picture through the paperclip's file picker.
+  const wide = png(800, 400, [220, 30, 30], [30, 30, 220]);
+  await page.getByTestId('file-input').setInputFiles({ name: 'sunset.png', mimeType: 'image/png', buffer: wide });
+  const mine = page.getByTestId('messages').getByTestId('bubble-image');
+  await expect(mine).toHaveCount(1);
+  const theirs = other.page.getByTestId('messages').getByTestId('bubble-image');
+  await expect(theirs).toHaveCount(1);
+  // The thumbnail has loaded, in the picture's shape (2:1) from the first paint.
+  const img = theirs.first().locator('img');
+  await expect(img).toHaveJSProperty('complete', true);
+  expect(await img.evaluate((el: HTMLImageElement) => el.naturalWidth)).toBe(320);
+  const box = await img.boundingBox();
+  expect(box).not.toBeNull();
+  expect(Math.round(box!.width / box!.height)).toBe(2);
+
+  // A tall screenshot pasted into the composer.
+  const tall = png(300, 600, [20, 160, 60], [240, 200, 0]);
+  await page.getByTestId('composer').locator('textarea').evaluate((el, b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], 'screenshot.png', { type: 'image/png' }));
+    el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  }, tall.toString('base64'));
+  await expect(theirs).toHaveCount(2);
+  await expect(page.getByTestId('composer').locator('textarea')).toHaveValue('');
+
+  // The friend opens the first one full size, goes to the next with →, closes with Esc.
+  await theirs.first().click();
+  const viewer = other.page.getByTestId('viewer');
+  await expect(viewer).toBeVisible();
+  await expect(viewer).toContainText('sunset.png');
+  await expect(viewer).toContainText('1 / 2');
+  const full = viewer.locator('img');
+  await expect(full).toHaveJSProperty('complete', true);
+  expect(await full.evaluate((el: HTMLImageElement) => el.naturalWidth)).toBe(800);
+  await other.page.keyboard.press('ArrowRight');
+  await expect(viewer).toContainText('screenshot.png');
+  await expect(viewer).toContainText('2 / 2');
+  await other.page.keyboard.press('Escape');
+  await expect(viewer).toHaveCount(0);
+
+  // On a phone-sized window the viewer fits the screen.
+  await other.page.setViewportSize({ width: 390, height: 740 });
+  await theirs.nth(1).click();
+  const shown = await other.page.getByTestId('viewer').locator('img').boundingBox();
+  expect(shown!.width).toBeLessThanOrEqual(390);
+  expect(shown!.height).toBeLessThanOrEqual(740);
+  await other.page.keyboard.press('Escape');
+
+  expect(other.problems).toEqual([]);
+  await other.context.close();
+});
+
+test('a PDF arrives as a file and downloads byte for byte', async ({ page, problems, browser }) => {
+  const { other } = await friends(page, browser);
+  const bytes = pdf(150_000);
+  await page.getByTestId('file-input').setInputFiles({ name: 'Plan 计划.pdf', mimeType: 'application/pdf', buffer: bytes });
+  const file = other.page.getByTestId('messages').getByTestId('bubble-file');
+  await expect(file).toHaveCount(1);
+  await expect(file).toContainText('Plan 计划.pdf');
+  await expect(file).toContainText('146.5 KB');
+  const [download] = await Promise.all([other.page.waitForEvent('download'), file.click()]);
+  expect(download.suggestedFilename()).toBe('Plan 计划.pdf');
+  const saved = fs.readFileSync(await download.path());
+  expect(saved.equals(bytes)).toBe(true);
+  // The conversation list names it.
+  await expect(other.page.locator('.conversation-row, [data-conversation]').first()).toContainText('Plan 计划.pdf');
+  expect(other.problems).toEqual([]);
+  await other.context.close();
+});
+
+test('a slow upload shows its progress and can be cancelled; nothing is sent', async ({ page, problems, browser }) => {
+  const { other } = await friends(page, browser);
+  // 256 KB/s up: a 2 MB file takes about eight seconds.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false,
+    latency: 0,
+    downloadThroughput: -1,
+    uploadThroughput: 256 * 1024,
+  });
+  await page.getByTestId('file-input').setInputFiles({ name: 'big.pdf', mimeType: 'application/pdf', buffer: pdf(2_000_000) });
+  const upload = page.getByTestId('upload');
+  await expect(upload).toBeVisible();
+  await expect(upload).toContainText('big.pdf');
+  // Progress moves past 0 % and is shown as a number too.
+  await expect
+    .poll(async () => Number((await upload.getByTestId('upload-percent').textContent())?.replace('%', '')), { timeout: 15_000 })
+    .toBeGreaterThan(0);
+  // The user can keep typing meanwhile.
+  await page.getByTestId('composer').locator('textarea').fill('still typing');
+  await upload.getByTestId('upload-cancel').click();
+  await expect(upload).toHaveCount(0);
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  // Nothing reaches the friend.
+  await page.waitForTimeout(1000);
+  await expect(other.page.getByTestId('messages').getByTestId('bubble-file')).toHaveCount(0);
+  await expect(page.getByTestId('messages').getByTestId('bubble-file')).toHaveCount(0);
+  await expect(page.getByTestId('composer').locator('textarea')).toHaveValue('still typing');
+  expect(other.problems).toEqual([]);
+  await other.context.close();
+});
+
+test('a new profile picture shows in the friend\'s chat list without a reload', async ({ page, problems, browser }) => {
+  const { other } = await friends(page, browser);
+  const row = other.page.locator('.conversation-row').first();
+  await expect(row.locator('.avatar img')).toHaveCount(0);
+  await page.goto('/me/profile');
+  await expect(page.getByTestId('avatar-change')).toBeVisible();
+  await page.locator('body[data-hydrated="true"]').waitFor();
+  await page.getByTestId('avatar-input').setInputFiles({
+    name: 'me.png',
+    mimeType: 'image/png',
+    buffer: png(900, 600, [200, 40, 40], [40, 40, 200]),
+  });
+  // Mine shows it, square.
+  const mine = page.locator('.avatar-editor .avatar img');
+  await expect(mine).toHaveAttribute('src', /\/api\/v1\/media\/.+\/thumb$/);
+  await expect(mine).toHaveJSProperty('complete', true);
+  expect(await mine.evaluate((el: HTMLImageElement) => [el.naturalWidth, el.naturalHeight])).toEqual([320, 320]);
+  // The friend's list shows it live.
+  const theirs = row.locator('.avatar img');
+  await expect(theirs).toHaveAttribute('src', (await mine.getAttribute('src'))!);
+  await expect(theirs).toHaveJSProperty('complete', true);
+  expect(await theirs.evaluate((el: HTMLImageElement) => el.naturalWidth)).toBe(320);
+  // Back to initials, live too.
+  await page.getByTestId('avatar-remove').click();
+  await expect(theirs).toHaveCount(0);
+  expect(other.problems).toEqual([]);
+  await other.context.close();
+});
