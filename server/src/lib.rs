@@ -161,19 +161,26 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io
     .await
 }
 
-/// `GET /healthz`: 200 when the database answers, 503 otherwise.
-async fn healthz(Extension(core): Extension<Arc<AppCore>>) -> Response {
-    match core.db.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ok"})),
-        )
-            .into_response(),
-        Err(err) => {
-            tracing::warn!(%err, "health check failed");
-            ApiError::new(ErrorCode::Unavailable, "The database is not answering.").into_response()
-        }
+/// `GET /healthz`: 200 when the database answers, 503 otherwise. The status is
+/// `degraded` (still 200: chat works, uploads and downloads do not) while the media store
+/// cannot be reached.
+async fn healthz(
+    Extension(core): Extension<Arc<AppCore>>,
+    Extension(media): Extension<Arc<media::Media>>,
+) -> Response {
+    if let Err(err) = core.db.ping().await {
+        tracing::warn!(%err, "health check failed");
+        return ApiError::new(ErrorCode::Unavailable, "The database is not answering.")
+            .into_response();
     }
+    let body = match media.store.exists("healthz").await {
+        Ok(_) => serde_json::json!({"status": "ok"}),
+        Err(err) => {
+            tracing::warn!(%err, "the media store is not answering");
+            serde_json::json!({"status": "degraded", "media": "unavailable"})
+        }
+    };
+    (StatusCode::OK, axum::Json(body)).into_response()
 }
 
 /// Any `/api/...` path that is not a server function.

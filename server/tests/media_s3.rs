@@ -208,4 +208,52 @@ async fn uploads_live_in_s3_once_and_come_back_whole_or_in_part() {
         download(&server, &bea.cookie, url, None).await.0,
         StatusCode::OK
     );
+
+    // The store is fine: so says /healthz.
+    let health = |server: &TestServer| {
+        let (client, url) = (server.client.clone(), format!("{}/healthz", server.base));
+        async move {
+            let r = client.get(url).send().await.expect("healthz");
+            (r.status(), r.json::<Value>().await.expect("json"))
+        }
+    };
+    assert_eq!(health(&server).await.1["status"], "ok");
+
+    // S3 goes away: chat goes on, /healthz says degraded, uploads and downloads say
+    // "unavailable" within seconds instead of hanging.
+    drop(moto);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let (status, body) = health(&server).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["media"], "unavailable");
+    let r = server
+        .client
+        .post(format!("{}/api/v1/media?name=late.pdf", server.base))
+        .header(CONTENT_TYPE, "application/octet-stream")
+        .header(COOKIE, format!("qc_session={}", ann.cookie))
+        .body(b"%PDF-1.7 late".to_vec())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["code"], "unavailable", "{body}");
+    assert_eq!(
+        download(&server, &bea.cookie, url, None).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "answered in {:?}",
+        started.elapsed()
+    );
+    wa.send(
+        json!({"type": "send", "client_id": "s3-2", "to": to_user(&bea),
+                   "content": {"kind": "text", "text": "still here"}}),
+    )
+    .await;
+    wa.next_of("ack").await;
+    assert_eq!(wb.next_of("message").await["content"]["text"], "still here");
 }

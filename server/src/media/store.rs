@@ -69,7 +69,18 @@ impl MediaStore {
                 access_key_id,
                 secret_access_key,
             } => {
+                // A store that is down must answer a user (and `/healthz`) within seconds,
+                // not after object_store's default three minutes of retries.
+                let retry = object_store::RetryConfig {
+                    backoff: object_store::BackoffConfig::default(),
+                    max_retries: 3,
+                    retry_timeout: std::time::Duration::from_secs(10),
+                };
+                let client = object_store::ClientOptions::new()
+                    .with_connect_timeout(std::time::Duration::from_secs(3));
                 let mut builder = AmazonS3Builder::new()
+                    .with_retry(retry)
+                    .with_client_options(client)
                     .with_bucket_name(bucket)
                     .with_region(region)
                     .with_access_key_id(access_key_id)
