@@ -256,6 +256,7 @@ messages! {
     AvatarHint => "The middle of the picture is cut square.", "将截取图片中间的正方形区域。";
     Uploading => "Uploading", "正在上传";
     UploadFailed => "Not sent", "发送失败";
+    UploadWaiting => "Waiting for the connection; it goes on by itself", "等待网络连接，恢复后自动继续";
     Retry => "Retry", "重试";
     Previous => "Previous picture", "上一张";
     Next => "Next picture", "下一张";

@@ -3,7 +3,7 @@
 // a PDF downloads byte for byte; a slow upload shows its progress and can be cancelled.
 import * as zlib from 'zlib';
 import * as fs from 'fs';
-import { test, expect, register, uniqueName, secondUser, myId, befriend, openChat } from './fixtures';
+import { test, expect, register, uniqueName, secondUser, myId, befriend, openChat, controlNetwork, hydrated } from './fixtures';
 
 /** A PNG of `w` × `h`: left half one colour, right half another. */
 function png(w: number, h: number, left: [number, number, number], right: [number, number, number]): Buffer {
@@ -203,6 +203,55 @@ test('a new profile picture shows in the friend\'s chat list without a reload', 
   // Back to initials, live too.
   await page.getByTestId('avatar-remove').click();
   await expect(theirs).toHaveCount(0);
+  expect(other.problems).toEqual([]);
+  await other.context.close();
+});
+
+test('a picture added offline uploads and sends when the connection returns; an uploaded one outlives a reload', async ({ page, problems, browser }) => {
+  const setUp = await controlNetwork(page);
+  const { other } = await friends(page, browser);
+  const theirs = other.page.getByTestId('messages').getByTestId('bubble-image');
+  const mine = page.getByTestId('messages').getByTestId('bubble-image');
+  const myRows = page.getByTestId('messages').locator('.bubble-row', { has: page.getByTestId('bubble-image') });
+
+  // The network drops (the socket and the uploads): the picture waits, and says so.
+  const media = /\/api\/v1\/media\?/;
+  await page.route(media, (route) => route.abort('internetdisconnected'));
+  await setUp(false);
+  await expect(page.getByTestId('conn-state')).toBeVisible();
+  await page.getByTestId('file-input').setInputFiles({ name: 'offline.png', mimeType: 'image/png', buffer: png(300, 200, [10, 120, 10], [10, 10, 120]) });
+  await expect(page.getByTestId('upload-waiting')).toBeVisible();
+  await page.waitForTimeout(1500);
+  await expect(theirs).toHaveCount(0);
+
+  // It comes back: the upload goes on by itself and the picture is sent, once.
+  await page.unroute(media);
+  await setUp(true);
+  await expect(page.getByTestId('conn-state')).toHaveCount(0, { timeout: 20_000 });
+  await expect(page.getByTestId('upload')).toHaveCount(0, { timeout: 20_000 });
+  await expect(theirs).toHaveCount(1);
+  await expect(mine).toHaveCount(1);
+  await expect(myRows).toHaveAttribute('data-state', /sent|read/);
+
+  // Only the socket is down: the file is stored but the message cannot go out yet. The
+  // page is reloaded meanwhile; the stored picture is not lost and goes out on return.
+  await setUp(false);
+  await expect(page.getByTestId('conn-state')).toBeVisible();
+  await page.getByTestId('file-input').setInputFiles({ name: 'reloaded.png', mimeType: 'image/png', buffer: png(200, 300, [120, 10, 10], [10, 120, 120]) });
+  await expect(mine).toHaveCount(2);
+  await expect(myRows.nth(1)).toHaveAttribute('data-state', 'sending');
+  await page.reload();
+  await hydrated(page);
+  const kept = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('qc.unsent.')).map((k) => localStorage.getItem(k)).join());
+  expect(kept).toContain('reloaded.png');
+  await setUp(true);
+  await expect(myRows.nth(1)).toHaveAttribute('data-state', /sent|read/, { timeout: 20_000 });
+  await expect(mine).toHaveCount(2);
+  await expect(theirs).toHaveCount(2);
+  await expect(theirs.nth(1).locator('img')).toHaveAttribute('alt', 'reloaded.png');
+
+  // The refused requests while "offline" are the test's doing, not the page's problem.
+  problems.splice(0, problems.length, ...problems.filter((p) => !/ERR_INTERNET_DISCONNECTED/.test(p)));
   expect(other.problems).toEqual([]);
   await other.context.close();
 });

@@ -16,11 +16,17 @@ pub struct Upload {
     pub size: u64,
     /// Bytes the server has taken so far.
     pub sent: u64,
-    /// Why the last attempt failed (then it waits for retry or removal).
+    /// Why the last attempt failed (then it waits for retry or removal, or, when the
+    /// network failed, for the connection to return).
     pub failed: Option<ErrorCode>,
 }
 
 impl Upload {
+    /// It failed for want of a network and goes on by itself when the connection returns.
+    pub fn waits_for_connection(&self) -> bool {
+        self.failed == Some(ErrorCode::Network)
+    }
+
     /// 0.0 to 1.0.
     pub fn progress(&self) -> f64 {
         if self.size == 0 {
@@ -57,6 +63,8 @@ pub enum UploadInput {
     Cancel(u64),
     /// The user tries a failed one again.
     Retry(u64),
+    /// The connection to the server is back: what the network interrupted starts again.
+    Online,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -163,6 +171,13 @@ impl Uploads {
                     u.failed = None;
                     u.sent = 0;
                     fx.push(UploadEffect::Start(key));
+                }
+            }
+            UploadInput::Online => {
+                for u in self.items.iter_mut().filter(|u| u.waits_for_connection()) {
+                    u.failed = None;
+                    u.sent = 0;
+                    fx.push(UploadEffect::Start(u.key));
                 }
             }
         }
@@ -275,6 +290,37 @@ mod tests {
         assert_eq!(u.items()[0].failed, None);
         // Retrying one that is not failed does nothing.
         assert!(u.apply(UploadInput::Retry(1)).is_empty());
+    }
+
+    #[test]
+    fn what_the_network_interrupted_goes_on_when_the_connection_returns() {
+        let mut u = Uploads::default();
+        add(&mut u, 1, "offline.png");
+        add(&mut u, 2, "too-big.zip");
+        add(&mut u, 3, "still-going.pdf");
+        u.apply(UploadInput::Failed {
+            key: 1,
+            code: ErrorCode::Network,
+        });
+        u.apply(UploadInput::Failed {
+            key: 2,
+            code: ErrorCode::PayloadTooLarge,
+        });
+        assert!(u.items()[0].waits_for_connection());
+        assert!(!u.items()[1].waits_for_connection());
+        // Only the one the network stopped starts again; a refusal waits for the user,
+        // and one still running is left alone.
+        assert_eq!(u.apply(UploadInput::Online), vec![UploadEffect::Start(1)]);
+        assert_eq!(u.items()[0].failed, None);
+        assert_eq!(u.items()[1].failed, Some(ErrorCode::PayloadTooLarge));
+        // Once it runs, another "online" does not start it twice.
+        assert!(u.apply(UploadInput::Online).is_empty());
+        // When it is stored, it is sent like any other upload (through the outbox).
+        let fx = u.apply(UploadInput::Done {
+            key: 1,
+            media: stored("m9", MediaKind::Image),
+        });
+        assert!(matches!(&fx[1], UploadEffect::Send { .. }));
     }
 
     #[test]

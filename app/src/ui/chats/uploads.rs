@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use crate::chat::uploads::{UploadEffect, UploadInput, Uploads};
-use crate::chat::{Chat, use_chat};
+use crate::chat::{Chat, Status, use_chat};
 use crate::i18n::{Msg, use_i18n};
 use crate::model::media_url;
 use crate::protocol::Peer;
@@ -40,6 +40,15 @@ impl UploadQueue {
         };
         provide_context(queue);
         provide_context(Viewer(RwSignal::new(None)));
+        // The socket reconnecting is the sign the server can be reached again.
+        let status = queue.chat.view.status;
+        Effect::new(move |was: Option<Status>| {
+            let now = status.get();
+            if now == Status::Online && was.is_some_and(|w| w != Status::Online) {
+                queue.input(UploadInput::Online);
+            }
+            now
+        });
         queue
     }
 
@@ -285,8 +294,13 @@ pub fn UploadStrip(peer: Peer) -> impl IntoView {
                     let key = u.key;
                     let percent = (u.progress() * 100.0).round();
                     let failed = u.failed;
+                    let waiting = u.waits_for_connection();
                     view! {
-                        <li class="upload" class:failed=failed.is_some() data-testid="upload">
+                        <li
+                            class="upload"
+                            class:failed=failed.is_some() && !waiting
+                            data-testid="upload"
+                        >
                             <span class="upload-name">{u.name.clone()}</span>
                             <span class="muted small">{file_size(u.size)}</span>
                             {match failed {
@@ -312,12 +326,25 @@ pub fn UploadStrip(peer: Peer) -> impl IntoView {
                                         .into_any()
                                 }
                                 Some(code) => {
+                                    let why = if waiting {
+                                        view! {
+                                            <span class="small muted" data-testid="upload-waiting">
+                                                {move || i18n.t(Msg::UploadWaiting)}
+                                            </span>
+                                        }
+                                            .into_any()
+                                    } else {
+                                        view! {
+                                            <span class="small upload-error" role="alert">
+                                                {move || i18n.t(Msg::UploadFailed)}
+                                                ": "
+                                                {move || i18n.t(Msg::for_error(code))}
+                                            </span>
+                                        }
+                                            .into_any()
+                                    };
                                     view! {
-                                        <span class="small upload-error" role="alert">
-                                            {move || i18n.t(Msg::UploadFailed)}
-                                            ": "
-                                            {move || i18n.t(Msg::for_error(code))}
-                                        </span>
+                                        {why}
                                         <button
                                             type="button"
                                             class="link small"
