@@ -253,7 +253,10 @@ messages! {
     Attach => "Send a picture or file", "发送图片或文件";
     ChangeAvatar => "Change picture", "更换头像";
     RemoveAvatar => "Use initials", "使用默认头像";
-    AvatarHint => "The middle of the picture is cut square.", "将截取图片中间的正方形区域。";
+    CropTitle => "Choose the square to show", "选择要显示的区域";
+    CropHint => "Drag the picture or use the arrow keys; zoom with the slider, the wheel or + and −. Enter uses it, Esc cancels.", "拖动图片或使用方向键移动；用滑块、滚轮或 + 和 − 缩放。回车确定，Esc 取消。";
+    Zoom => "Zoom", "缩放";
+    UsePicture => "Use this picture", "使用这张图片";
     Uploading => "Uploading", "正在上传";
     UploadFailed => "Not sent", "发送失败";
     UploadWaiting => "Waiting for the connection; it goes on by itself", "等待网络连接，恢复后自动继续";

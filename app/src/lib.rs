@@ -10,6 +10,7 @@ pub mod call;
 pub mod chat;
 pub mod clock;
 pub mod contacts;
+pub mod crop;
 pub mod error;
 pub mod i18n;
 #[cfg(feature = "hydrate")]

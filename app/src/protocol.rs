@@ -108,6 +108,14 @@ pub enum Content {
 }
 
 impl Content {
+    /// The media id a message refers to, if it carries an image or a file.
+    pub fn media(&self) -> Option<&str> {
+        match self {
+            Content::Image { media, .. } | Content::File { media, .. } => Some(media),
+            Content::Text { .. } | Content::Call { .. } => None,
+        }
+    }
+
     /// The `content_kind` column value.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -194,16 +202,6 @@ pub struct MessageView {
     pub content: Content,
     /// Unix milliseconds, server time.
     pub created_at: i64,
-}
-
-/// The media id a message refers to, if it carries an image or a file.
-impl Content {
-    pub fn media(&self) -> Option<&str> {
-        match self {
-            Content::Image { media, .. } | Content::File { media, .. } => Some(media),
-            Content::Text { .. } | Content::Call { .. } => None,
-        }
-    }
 }
 
 impl MessageView {

@@ -3,7 +3,7 @@
 // a PDF downloads byte for byte; a slow upload shows its progress and can be cancelled.
 import * as zlib from 'zlib';
 import * as fs from 'fs';
-import { test, expect, register, uniqueName, secondUser, myId, befriend, openChat, controlNetwork, hydrated } from './fixtures';
+import { test, expect, register, uniqueName, secondUser, myId, befriend, openChat, controlNetwork, hydrated, watchConsole } from './fixtures';
 
 /** A PNG of `w` × `h`: left half one colour, right half another. */
 function png(w: number, h: number, left: [number, number, number], right: [number, number, number]): Buffer {
@@ -68,11 +68,16 @@ async function friends(page: import('@playwright/test').Page, browser: import('@
   const bId = await myId(other.page);
   await openChat(page, `/chats/user/${bId}`);
   await openChat(other.page, `/chats/user/${aId}`);
-  return { other };
+  return { other, a, b };
 }
 
 test('pictures by the file picker and by paste reach the friend, who opens them in the viewer', async ({ page, problems, browser }) => {
   const { other } = await friends(page, browser);
+  // Ben has a second tab, on the chat list: the conversation is new and not open there.
+  const tab2 = await other.context.newPage();
+  const tab2Problems = watchConsole(tab2);
+  await tab2.goto('/chats');
+  await hydrated(tab2);
 
   // A wide picture through the paperclip's file picker.
   const wide = png(800, 400, [220, 30, 30], [30, 30, 220]);
@@ -88,6 +93,15 @@ test('pictures by the file picker and by paste reach the friend, who opens them 
   const box = await img.boundingBox();
   expect(box).not.toBeNull();
   expect(Math.round(box!.width / box!.height)).toBe(2);
+  // The second tab lists the new conversation by name with the picture as its last
+  // message (the first tab, where it is open, has read it), and shows the thumbnail once
+  // opened.
+  const row = tab2.locator('.conversation-row', { hasText: 'Ada' });
+  await expect(row).toContainText('[Picture]');
+  await row.locator('a').click();
+  await expect(tab2.getByTestId('messages').getByTestId('bubble-image').locator('img')).toHaveJSProperty('complete', true);
+  expect(tab2Problems).toEqual([]);
+  await tab2.close();
 
   // A tall screenshot pasted into the composer.
   const tall = png(300, 600, [20, 160, 60], [240, 200, 0]);
@@ -190,6 +204,8 @@ test('a new profile picture shows in the friend\'s chat list without a reload', 
     mimeType: 'image/png',
     buffer: png(900, 600, [200, 40, 40], [40, 40, 200]),
   });
+  // The crop dialog offers the middle square; the mouse takes it.
+  await page.getByTestId('crop-use').click();
   // Mine shows it, square.
   const mine = page.locator('.avatar-editor .avatar img');
   await expect(mine).toHaveAttribute('src', /\/api\/v1\/media\/.+\/thumb$/);
@@ -252,6 +268,71 @@ test('a picture added offline uploads and sends when the connection returns; an 
 
   // The refused requests while "offline" are the test's doing, not the page's problem.
   problems.splice(0, problems.length, ...problems.filter((p) => !/ERR_INTERNET_DISCONNECTED/.test(p)));
+  expect(other.problems).toEqual([]);
+  await other.context.close();
+});
+
+/** The colour at (`x`, `y`) (fractions of its size) of a loaded same-origin picture. */
+async function colourAt(img: import('@playwright/test').Locator, x: number, y: number): Promise<number[]> {
+  return img.evaluate((el: HTMLImageElement, [fx, fy]) => {
+    const c = document.createElement('canvas');
+    c.width = el.naturalWidth;
+    c.height = el.naturalHeight;
+    const ctx = c.getContext('2d')!;
+    ctx.drawImage(el, 0, 0);
+    return Array.from(ctx.getImageData(Math.floor(fx * c.width), Math.floor(fy * c.height), 1, 1).data.slice(0, 3));
+  }, [x, y]);
+}
+
+const isRed = ([r, g, b]: number[]) => r > 150 && g < 90 && b < 90;
+
+test('a group\'s owner crops its picture by keyboard; a member sees it live', async ({ page, problems, browser }) => {
+  const { other, b: benName } = await friends(page, browser);
+  const created = await page.request.post('/api/v1/community/create', { data: { name: 'Hikers', description: '' } });
+  expect(created.status()).toBe(200);
+  const gid = (await created.json()).id as string;
+  expect((await other.page.request.post('/api/v1/community/join', { data: { community_id: gid, memo: '' } })).status()).toBe(200);
+  expect((await page.request.post('/api/v1/community/approve', { data: { community_id: gid, username: benName } })).status()).toBe(200);
+  await other.page.goto(`/chats/group/${gid}`);
+  await other.page.locator('body[data-hydrated="true"]').waitFor();
+  const groupRow = other.page.locator('.conversation-row', { hasText: 'Hikers' });
+  await expect(groupRow).toHaveCount(1);
+  await expect(groupRow.locator('.avatar img')).toHaveCount(0);
+
+  await page.goto(`/contacts/group/${gid}`);
+  await page.locator('body[data-hydrated="true"]').waitFor();
+  await page.locator('.owner-tools summary').click();
+  // Left half red, right half blue: the middle square would show both.
+  await page.getByTestId('avatar-input').setInputFiles({ name: 'peak.png', mimeType: 'image/png', buffer: png(900, 600, [220, 30, 30], [30, 30, 220]) });
+  const dialog = page.getByTestId('crop-dialog');
+  await expect(dialog).toBeVisible();
+  await expect(page.getByTestId('crop-frame')).toBeFocused();
+  // Zoom in twice, then move the picture right until only red is in the frame.
+  await page.getByTestId('crop-zoom').fill('2');
+  await page.getByTestId('crop-frame').focus();
+  for (let i = 0; i < 10; i++) await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Enter');
+  await expect(dialog).toHaveCount(0);
+  const mine = page.locator('.card-head .avatar img');
+  await expect(mine).toHaveAttribute('src', /\/api\/v1\/media\/.+\/thumb$/);
+  await expect(mine).toHaveJSProperty('complete', true);
+  for (const x of [0.05, 0.5, 0.95]) expect(isRed(await colourAt(mine, x, 0.5)), `x=${x}`).toBe(true);
+
+  // The member's chat list shows it without a reload.
+  const theirs = groupRow.locator('.avatar img');
+  await expect(theirs).toHaveAttribute('src', (await mine.getAttribute('src'))!);
+  await expect(theirs).toHaveJSProperty('complete', true);
+
+  // On a phone-sized window the whole dialog fits; Esc cancels a crop, nothing changes.
+  await page.setViewportSize({ width: 360, height: 640 });
+  await page.getByTestId('avatar-input').setInputFiles({ name: 'blue.png', mimeType: 'image/png', buffer: png(400, 400, [30, 30, 220], [30, 30, 220]) });
+  await expect(dialog).toBeVisible();
+  for (const part of ['crop-frame', 'crop-zoom', 'crop-use']) {
+    await expect(page.getByTestId(part)).toBeInViewport({ ratio: 1 });
+  }
+  await page.keyboard.press('Escape');
+  await expect(dialog).toHaveCount(0);
+  await expect(theirs).toHaveAttribute('src', (await mine.getAttribute('src'))!);
   expect(other.problems).toEqual([]);
   await other.context.close();
 });

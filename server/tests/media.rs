@@ -26,6 +26,7 @@ db_tests!(
     unsent_uploads_expire_and_sent_ones_stay,
     uploads_from_other_sites_or_as_forms_are_refused,
     an_avatar_is_seen_by_everyone_and_friends_hear_of_it,
+    a_group_gets_a_picture_and_members_hear_of_new_faces,
 );
 
 /// Each test also run with a configuration of its own, on every backend.
@@ -270,6 +271,15 @@ async fn a_file_goes_to_the_friend_and_nobody_else(server: TestServer) {
     wb.send(json!({"type": "sync", "after": 0})).await;
     let synced = wb.next_of("synced").await;
     assert_eq!(synced["messages"][0]["content"]["media"], id.as_str());
+    // A session that has ended downloads nothing, even with the address in hand.
+    let r = session(&server, &bea)
+        .post("/api/v1/user/logout", json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        get(&server, Some(&bea), &url, &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn pictures_are_typed_by_content_cleaned_and_upright(server: TestServer) {
@@ -856,4 +866,125 @@ async fn an_avatar_is_seen_by_everyone_and_friends_hear_of_it(server: TestServer
         get(&server, Some(&ann), &thumb, &[]).await.status,
         StatusCode::OK
     );
+}
+
+async fn a_group_gets_a_picture_and_members_hear_of_new_faces(server: TestServer) {
+    let (ann, cid, dan) = (
+        user(&server, "ann").await,
+        user(&server, "cid").await,
+        user(&server, "dan").await,
+    );
+    // Ann owns a group Cid belongs to; they are not friends, Dan is a stranger to both.
+    let group = session(&server, &ann)
+        .post(
+            "/api/v1/community/create",
+            json!({"name": "Hikers", "description": ""}),
+        )
+        .await;
+    assert_eq!(group.status, StatusCode::OK, "{}", group.text);
+    let gid = group.body["id"].as_str().expect("id").to_owned();
+    let r = session(&server, &cid)
+        .post(
+            "/api/v1/community/join",
+            json!({"community_id": gid, "memo": ""}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = session(&server, &ann)
+        .post(
+            "/api/v1/community/approve",
+            json!({"community_id": gid, "username": "cid"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let (mut wa, mut wc) = (connect(&server, &ann).await, connect(&server, &cid).await);
+
+    // The owner gives the group one of their pictures; members hear of it, all may see it.
+    let picture = uploaded(&server, &ann, "peak.jpg", jpeg_with_exif(800, 800, 1)).await;
+    let thumb = picture["thumb"].as_str().expect("thumb").to_owned();
+    let r = session(&server, &ann)
+        .post(
+            "/api/v1/community/update",
+            json!({"community_id": gid, "avatar_media": picture["id"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["avatar"], thumb.as_str());
+    let heard = wc.next_of("relation").await;
+    assert_eq!(heard["community_id"], gid.as_str(), "{heard}");
+    assert_eq!(
+        get(&server, Some(&dan), &thumb, &[]).await.status,
+        StatusCode::OK
+    );
+    let listed = session(&server, &cid)
+        .post(
+            "/api/v1/relation/list",
+            json!({"relation_type": 2, "role_type": 2}),
+        )
+        .await;
+    assert_eq!(
+        listed.body[0]["community"]["avatar"],
+        thumb.as_str(),
+        "{}",
+        listed.text
+    );
+
+    // Only the owner, only with their own pictures, only pictures.
+    let mine = uploaded(&server, &cid, "me.jpg", jpeg_with_exif(300, 300, 1)).await;
+    let r = session(&server, &cid)
+        .post(
+            "/api/v1/community/update",
+            json!({"community_id": gid, "avatar_media": mine["id"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(r.body["code"], "not_owner");
+    let r = session(&server, &ann)
+        .post(
+            "/api/v1/community/update",
+            json!({"community_id": gid, "avatar_media": mine["id"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let doc = uploaded(&server, &ann, "rules.pdf", pdf(100)).await;
+    let r = session(&server, &ann)
+        .post(
+            "/api/v1/community/update",
+            json!({"community_id": gid, "avatar_media": doc["id"]}),
+        )
+        .await;
+    r.assert_invalid_field("media", "a PDF as a group picture");
+
+    // Cid, a member but no friend, changes face: Ann's page hears of it (the group's
+    // bubbles show it), and the member list carries it.
+    let r = session(&server, &cid)
+        .post("/api/v1/user/avatar", json!({"media": mine["id"]}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // (Ann's own change of the group's picture came first.)
+    let heard = loop {
+        let frame = wa.next_of("relation").await;
+        if frame["change"] != "group_changed" {
+            break frame;
+        }
+    };
+    assert_eq!(heard["change"], "profile_changed", "{heard}");
+    assert_eq!(heard["username"], "cid");
+    let members = session(&server, &ann)
+        .post("/api/v1/community/members", json!({"community_id": gid}))
+        .await;
+    let cid_row = members
+        .body
+        .as_array()
+        .and_then(|m| m.iter().find(|u| u["username"] == "cid"))
+        .expect("cid listed");
+    assert_eq!(cid_row["avatar"], mine["thumb"], "{}", members.text);
+    // Back to initials for the group.
+    let r = session(&server, &ann)
+        .post(
+            "/api/v1/community/update",
+            json!({"community_id": gid, "avatar_media": ""}),
+        )
+        .await;
+    assert_eq!(r.body["avatar"], "", "{}", r.text);
 }

@@ -64,16 +64,24 @@ pub async fn leave_community(community_id: String) -> Result<(), ApiError> {
     communities::leave(&*core()?, &me, &community_id).await
 }
 
-/// `POST /api/v1/community/update` `{"community_id","name"?,"description"?,"avatar"?}` (owner only).
+/// `POST /api/v1/community/update`
+/// `{"community_id","name"?,"description"?,"avatar"?,"avatar_media"?}` (owner only).
 #[server(prefix = "/api/v1", endpoint = "community/update", input = Json, output = Json)]
 pub async fn update_community(
     community_id: String,
     #[server(default)] name: Option<String>,
     #[server(default)] description: Option<String>,
     #[server(default)] avatar: Option<String>,
+    #[server(default)] avatar_media: Option<String>,
 ) -> Result<Community, ApiError> {
     let me = current_user().await?;
-    communities::update(&*core()?, &me, &community_id, name, description, avatar).await
+    let change = communities::GroupChange {
+        name,
+        description,
+        avatar,
+        avatar_media,
+    };
+    communities::update(&*core()?, &me, &community_id, change).await
 }
 
 /// `POST /api/v1/community/remove_member` `{"community_id","username"}` (owner only).

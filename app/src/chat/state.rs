@@ -590,8 +590,18 @@ impl ChatState {
             ServerEvent::Relation {
                 change,
                 community_id,
-                ..
+                username,
             } => {
+                // A group member who is no friend changed their name or picture: the
+                // member lists the names came from are asked again.
+                if change == crate::protocol::RelationChange::ProfileChanged
+                    && let Some(name) = username
+                    && self.people.values().any(|p| p.username == name)
+                {
+                    let mut groups: Vec<_> = self.looked_up.iter().cloned().collect();
+                    groups.sort();
+                    fx.extend(groups.into_iter().map(Effect::LookUpGroup));
+                }
                 if let (crate::protocol::RelationChange::GroupLeft, Some(group)) =
                     (change, community_id)
                     && self.conversations.remove(&Peer::Group(group)).is_some()

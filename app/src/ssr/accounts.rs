@@ -523,21 +523,7 @@ pub async fn set_avatar(
     me: &CurrentUser,
     media_id: &str,
 ) -> Result<user_base::Model, ApiError> {
-    let avatar = if media_id.is_empty() {
-        String::new()
-    } else {
-        let Some(m) = super::media::find(&core.db, media_id)
-            .await?
-            .filter(|m| m.owner_id == me.id())
-        else {
-            return Err(super::media::not_found());
-        };
-        if !super::media::is_image_mime(&m.mime) || m.thumb_sha256.is_empty() {
-            return Err(ApiError::invalid("media", "An avatar must be a picture."));
-        }
-        super::media::add_use(&core.db, m.id, super::media::AVATAR_USE, now_ms()).await?;
-        crate::model::media_url(&m.id.to_string(), true)
-    };
+    let avatar = super::media::avatar_url(&core.db, me, media_id).await?;
     let mut row: user_base::ActiveModel = me.user.clone().into();
     row.avatar = Set(avatar);
     row.updated_at = Set(now_ms());
@@ -546,14 +532,22 @@ pub async fn set_avatar(
     Ok(user)
 }
 
-/// Tells the user's friends, and the user's other pages, that their name or picture
-/// changed: their pages reload the contact lists, which carry both.
+/// Tells everyone who shows the user's name or picture (friends, the members of the user's
+/// groups, and the user's other pages) that one of them changed: their pages reload the
+/// lists that carry both.
 async fn announce_profile(core: &AppCore, user: &user_base::Model) -> Result<(), ApiError> {
-    let friends = super::messages::friends_of(&core.db, user.id).await?;
-    core.announce(
-        friends
+    let mut people: std::collections::BTreeSet<Uuid> =
+        super::messages::friends_of(&core.db, user.id)
+            .await?
             .into_iter()
-            .chain([user.id])
+            .collect();
+    for group in super::messages::my_groups(&core.db, user.id).await? {
+        people.extend(super::messages::group_members(&core.db, group).await?);
+    }
+    people.insert(user.id);
+    core.announce(
+        people
+            .into_iter()
             .map(|to| super::RelationEvent {
                 user: to,
                 change: crate::protocol::RelationChange::ProfileChanged,

@@ -443,17 +443,35 @@ pub async fn leave(core: &AppCore, me: &CurrentUser, id: &str) -> Result<(), Api
     Ok(())
 }
 
-/// The owner changes the name, description or avatar (absent fields stay).
+/// What the owner changes; absent fields stay.
+#[derive(Debug, Default)]
+pub struct GroupChange {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// An address (or `""` for initials).
+    pub avatar: Option<String>,
+    /// One of the owner's uploaded pictures, to become the avatar (or `""` for initials).
+    pub avatar_media: Option<String>,
+}
+
+/// The owner changes the name, description or avatar.
 pub async fn update(
     core: &AppCore,
     me: &CurrentUser,
     id: &str,
-    new_name: Option<String>,
-    new_description: Option<String>,
-    new_avatar: Option<String>,
+    change: GroupChange,
 ) -> Result<Community, ApiError> {
+    let GroupChange {
+        name: new_name,
+        description: new_description,
+        avatar: mut new_avatar,
+        avatar_media,
+    } = change;
     let txn = write_txn(&core.db).await?;
     let group = owned(&txn, me, id).await?;
+    if let Some(media) = avatar_media {
+        new_avatar = Some(super::media::avatar_url(&txn, me, &media).await?);
+    }
     let mut row: community::ActiveModel = group.into();
     if let Some(n) = new_name {
         row.name = Set(name(&n)?);

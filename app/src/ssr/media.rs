@@ -12,6 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::AppCore;
+use super::auth::CurrentUser;
 use super::entity::{media, media_use};
 use crate::error::{ApiError, ErrorCode};
 use crate::model::{MediaKind, MediaView, media_url};
@@ -325,4 +326,25 @@ pub fn quota_exceeded(quota: u64) -> ApiError {
             quota / (1024 * 1024)
         ),
     )
+}
+
+/// The address everyone sees for an avatar made of `media_id`, one of `me`'s own uploaded
+/// pictures (its square thumbnail), or `""` (initials) for an empty id. Marks the picture as
+/// an avatar: any signed-in user may fetch it from then on, and it never expires.
+pub async fn avatar_url(
+    db: &impl ConnectionTrait,
+    me: &CurrentUser,
+    media_id: &str,
+) -> Result<String, ApiError> {
+    if media_id.is_empty() {
+        return Ok(String::new());
+    }
+    let Some(m) = find(db, media_id).await?.filter(|m| m.owner_id == me.id()) else {
+        return Err(not_found());
+    };
+    if !is_image_mime(&m.mime) || m.thumb_sha256.is_empty() {
+        return Err(ApiError::invalid("media", "An avatar must be a picture."));
+    }
+    add_use(db, m.id, AVATAR_USE, super::now_ms()).await?;
+    Ok(crate::model::media_url(&m.id.to_string(), true))
 }

@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use crate::i18n::{Lang, Msg, use_i18n};
 use crate::model::limits::*;
 use crate::model::{Gender, SessionInfo};
+use crate::ui::avatar_editor::{AvatarEditor, AvatarOf};
 use crate::ui::lazy_page;
 use crate::ui::widgets::{
     Avatar, ClientOnly, ErrorNote, Icon, IconSvg, format_date, format_moment,
@@ -167,7 +168,12 @@ pub fn ProfileEditor() -> impl IntoView {
     view! {
         <section class="detail-pane">
             <DetailHeader title=Msg::EditProfile />
-            <crate::ui::avatar_editor::AvatarEditor />
+            <AvatarEditor
+                of=AvatarOf::Me
+                name=Signal::derive(move || me.with(|u| u.nickname.clone()))
+                seed=Signal::derive(move || me.with(|u| u.id.clone()))
+                url=Signal::derive(move || me.with(|u| u.avatar.clone()))
+            />
             <form class="form detail-form" id="profile-form" on:submit=on_submit>
                 <label class="field">
                     <span>{move || i18n.t(Msg::Nickname)}</span>

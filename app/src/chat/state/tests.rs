@@ -483,6 +483,36 @@ fn a_group_bubble_from_an_unknown_member_asks_for_the_members_once() {
 }
 
 #[test]
+fn a_group_member_s_new_picture_asks_for_the_members_again() {
+    let mut s = online();
+    s.apply(Input::LoadHistory(group()));
+    s.apply(server(ServerEvent::History {
+        with: group(),
+        messages: vec![view(1, BOB, group(), "b1", "hello all")],
+        more: false,
+    }));
+    s.apply(Input::People(vec![Person {
+        id: BOB.into(),
+        username: "bob".into(),
+        nickname: "Bob".into(),
+        avatar: String::new(),
+    }]));
+    let changed = |who: &str| {
+        server(ServerEvent::Relation {
+            change: crate::protocol::RelationChange::ProfileChanged,
+            username: Some(who.into()),
+            community_id: None,
+        })
+    };
+    let fx = s.apply(changed("bob"));
+    assert!(fx.contains(&Effect::LookUpGroup("g-1".into())), "{fx:?}");
+    assert!(fx.contains(&Effect::ReloadContacts));
+    // Someone the page shows nowhere: only the contact lists are reloaded.
+    let fx = s.apply(changed("zed"));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::LookUpGroup(_))));
+}
+
+#[test]
 fn typing_shows_for_a_while_and_a_message_ends_it() {
     let mut s = online();
     s.apply(server(ServerEvent::Message(from_ann(1))));

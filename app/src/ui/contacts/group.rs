@@ -11,6 +11,7 @@ use crate::api::community::*;
 use crate::contacts::limits::*;
 use crate::contacts::{Community, Member, Membership};
 use crate::i18n::{Msg, use_i18n};
+use crate::ui::avatar_editor::{AvatarEditor, AvatarOf};
 use crate::ui::lazy_page;
 use crate::ui::widgets::{Avatar, ClientOnly, ConfirmButton, ErrorNote};
 
@@ -309,7 +310,7 @@ fn OwnerTools(group: Community) -> impl IntoView {
             ev.prevent_default();
             let (name, description) = (name.get_untracked(), description.get_untracked());
             op.run(
-                update_community(id.clone(), Some(name), Some(description), None),
+                update_community(id.clone(), Some(name), Some(description), None, None),
                 move |_| contacts.refresh(),
             );
         }
@@ -324,6 +325,13 @@ fn OwnerTools(group: Community) -> impl IntoView {
     view! {
         <details class="owner-tools">
             <summary>{move || i18n.t(Msg::EditGroup)}</summary>
+            <AvatarEditor
+                of=AvatarOf::Group(group.id.clone())
+                name=Signal::stored(group.name.clone())
+                seed=Signal::stored(group.id.clone())
+                url=Signal::stored(group.avatar.clone())
+                on_saved=Callback::new(move |()| contacts.refresh())
+            />
             <form class="form" on:submit=save>
                 <label class="field">
                     <span>{move || i18n.t(Msg::GroupName)}</span>
