@@ -700,4 +700,29 @@ mod tests {
             "attachment; filename=\"__ _final_.pdf\"; filename*=UTF-8''%E6%8A%A5%E5%91%8A%20%22final%22.pdf"
         );
     }
+
+    #[test]
+    fn any_range_header_answers_within_the_object() {
+        // Headers made of the characters a Range header has, in every order and length.
+        const ALPHABET: &[u8] = b"bytes=0123456789-, ";
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 24) as usize;
+            let header: String = (0..len)
+                .map(|i| ALPHABET[((x >> (i % 8 * 8)) as usize + i) % ALPHABET.len()] as char)
+                .collect();
+            let header = format!("bytes={header}");
+            for size in [0, 1, 10, u64::MAX] {
+                if let Ranged::Part(r) = parse_range(Some(&header), size) {
+                    assert!(
+                        r.start < r.end && r.end <= size,
+                        "{header:?} of {size}: {r:?}"
+                    );
+                }
+            }
+        }
+    }
 }
