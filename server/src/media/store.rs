@@ -69,6 +69,9 @@ impl MediaStore {
                 access_key_id,
                 secret_access_key,
             } => {
+                // TLS for the S3 client: rustls on ring (see server/Cargo.toml). Another
+                // provider installed first (a second store in tests) is fine.
+                let _ = rustls::crypto::ring::default_provider().install_default();
                 // A store that is down must answer a user (and `/healthz`) within seconds,
                 // not after object_store's default three minutes of retries.
                 let retry = object_store::RetryConfig {
@@ -222,5 +225,27 @@ impl MediaStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(err) => Err(err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An https S3 endpoint gets a working TLS client (a missing crypto provider would
+    /// panic here): a closed port answers an error, quickly.
+    #[tokio::test]
+    async fn an_https_store_that_cannot_be_reached_says_so() {
+        let store = MediaStore::open(&StoreConfig::S3 {
+            endpoint: "https://127.0.0.1:9".into(),
+            bucket: "b".into(),
+            region: "us-east-1".into(),
+            access_key_id: "k".into(),
+            secret_access_key: "s".into(),
+        })
+        .expect("open");
+        let started = std::time::Instant::now();
+        assert!(store.exists("healthz").await.is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
     }
 }
