@@ -297,6 +297,26 @@ pub mod samples {
         !crc
     }
 
+    /// A black `w` × `h` PNG with nothing but its pixels.
+    pub fn plain_png(w: u32, h: u32) -> Vec<u8> {
+        let mut png = Cursor::new(Vec::new());
+        DynamicImage::ImageRgb8(RgbImage::new(w, h))
+            .write_to(&mut png, ImageFormat::Png)
+            .expect("encode");
+        png.into_inner()
+    }
+
+    /// The head of an extended WebP whose EXIF chunk says "GPSSECRET".
+    pub fn webp_with_exif() -> Vec<u8> {
+        let mut webp = b"RIFF\0\0\0\0WEBPVP8X".to_vec();
+        webp.extend_from_slice(&10u32.to_le_bytes());
+        webp.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        webp.extend_from_slice(b"EXIF");
+        webp.extend_from_slice(&9u32.to_le_bytes());
+        webp.extend_from_slice(b"GPSSECRET\0");
+        webp
+    }
+
     /// A JPEG of `w`×`h` with an EXIF block holding `orientation` and a GPS position.
     pub fn jpeg_with_exif(w: u32, h: u32, orientation: u16) -> Vec<u8> {
         let img = RgbImage::from_fn(w, h, |x, _| {
@@ -446,11 +466,7 @@ mod tests {
 
     #[test]
     fn png_text_and_webp_exif_are_removed() {
-        let mut png = Cursor::new(Vec::new());
-        DynamicImage::ImageRgb8(RgbImage::new(4, 4))
-            .write_to(&mut png, ImageFormat::Png)
-            .expect("encode");
-        let png = png.into_inner();
+        let png = samples::plain_png(4, 4);
         // Insert a tEXt chunk after IHDR (8 + 25 bytes).
         let data = b"Comment\0GPSSECRET";
         let mut chunk = u32::try_from(data.len())
@@ -466,12 +482,7 @@ mod tests {
         let stripped = strip_png(&with_text).expect("strip");
         assert_eq!(stripped, png);
 
-        let mut webp = b"RIFF\0\0\0\0WEBPVP8X".to_vec();
-        webp.extend_from_slice(&10u32.to_le_bytes());
-        webp.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        webp.extend_from_slice(b"EXIF");
-        webp.extend_from_slice(&9u32.to_le_bytes());
-        webp.extend_from_slice(b"GPSSECRET\0");
+        let webp = samples::webp_with_exif();
         let stripped = strip_webp(&webp).expect("strip");
         assert!(!contains(&stripped, b"GPSSECRET"));
         assert_eq!(stripped[20], 0, "the EXIF flag is cleared");
@@ -526,20 +537,10 @@ mod tests {
 
     #[test]
     fn mangled_pictures_never_panic_the_strippers_or_the_decoder() {
-        let mut png = Cursor::new(Vec::new());
-        DynamicImage::ImageRgb8(RgbImage::new(24, 16))
-            .write_to(&mut png, ImageFormat::Png)
-            .expect("encode");
-        let mut webp = b"RIFF\0\0\0\0WEBPVP8X".to_vec();
-        webp.extend_from_slice(&10u32.to_le_bytes());
-        webp.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        webp.extend_from_slice(b"EXIF");
-        webp.extend_from_slice(&9u32.to_le_bytes());
-        webp.extend_from_slice(b"GPSSECRET\0");
         let seeds = [
             ("image/jpeg", samples::jpeg_with_exif(32, 24, 6)),
-            ("image/png", png.into_inner()),
-            ("image/webp", webp),
+            ("image/png", samples::plain_png(24, 16)),
+            ("image/webp", samples::webp_with_exif()),
         ];
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for (mime, good) in &seeds {
