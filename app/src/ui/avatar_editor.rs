@@ -38,17 +38,19 @@ pub fn AvatarEditor(
     #[cfg(feature = "hydrate")]
     let bitmap = StoredValue::new_local(None::<web_sys::ImageBitmap>);
     let me = use_context::<crate::ui::Me>();
+    // Writes below use `try_set`: they may come after an await, when the editor is gone
+    // (saving a group's picture re-renders the card that holds it).
     let store = {
         let of = of.clone();
         move |media: String| {
             let of = of.clone();
-            busy.set(true);
-            error.set(None);
+            busy.try_set(true);
+            error.try_set(None);
             leptos::task::spawn_local(async move {
                 let result = match of {
                     AvatarOf::Me => crate::api::user::set_avatar(media).await.map(|profile| {
                         if let Some(me) = me {
-                            me.0.set(profile);
+                            me.0.try_set(profile);
                         }
                     }),
                     AvatarOf::Group(id) => {
@@ -57,29 +59,31 @@ pub fn AvatarEditor(
                             .map(|_| ())
                     }
                 };
-                busy.set(false);
+                busy.try_set(false);
                 match result {
                     Ok(()) => {
                         if let Some(cb) = on_saved {
                             cb.run(());
                         }
                     }
-                    Err(err) => error.set(Some(err)),
+                    Err(err) => {
+                        error.try_set(Some(err));
+                    }
                 }
             });
         }
     };
     let close = move || {
-        crop.set(None);
+        crop.try_set(None);
         #[cfg(feature = "hydrate")]
         {
-            bitmap.set_value(None);
+            bitmap.try_set_value(None);
             let url = shown.get_untracked();
             if !url.is_empty() {
                 let _ = web_sys::Url::revoke_object_url(&url);
             }
         }
-        shown.set(String::new());
+        shown.try_set(String::new());
     };
     let on_pick = move |_| {
         #[cfg(feature = "hydrate")]
@@ -94,18 +98,20 @@ pub fn AvatarEditor(
             if let Some(el) = input.get_untracked() {
                 el.set_value("");
             }
-            error.set(None);
+            error.try_set(None);
             leptos::task::spawn_local(async move {
                 match cut::open(&file).await {
                     Ok((picture, url)) => {
-                        crop.set(Some(Crop::new(
+                        crop.try_set(Some(Crop::new(
                             f64::from(picture.width()),
                             f64::from(picture.height()),
                         )));
-                        bitmap.set_value(Some(picture));
-                        shown.set(url);
+                        bitmap.try_set_value(Some(picture));
+                        shown.try_set(url);
                     }
-                    Err(err) => error.set(Some(err)),
+                    Err(err) => {
+                        error.try_set(Some(err));
+                    }
                 }
             });
         }
@@ -122,14 +128,14 @@ pub fn AvatarEditor(
                     return;
                 };
                 let store = store.clone();
-                busy.set(true);
-                error.set(None);
+                busy.try_set(true);
+                error.try_set(None);
                 leptos::task::spawn_local(async move {
                     match cut::square_and_upload(&picture, c.source()).await {
                         Ok(media) => store(media),
                         Err(err) => {
-                            busy.set(false);
-                            error.set(Some(err));
+                            busy.try_set(false);
+                            error.try_set(Some(err));
                         }
                     }
                 });
