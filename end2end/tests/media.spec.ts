@@ -237,6 +237,10 @@ test('a picture added offline uploads and sends when the connection returns; an 
   await expect(page.getByTestId('conn-state')).toBeVisible();
   await page.getByTestId('file-input').setInputFiles({ name: 'offline.png', mimeType: 'image/png', buffer: png(300, 200, [10, 120, 10], [10, 10, 120]) });
   await expect(page.getByTestId('upload-waiting')).toBeVisible();
+  // It waits as the user's own bubble, showing the picture from their disk.
+  const preview = page.getByTestId('upload').locator('img.upload-preview');
+  await expect(preview).toHaveJSProperty('complete', true);
+  expect(await preview.evaluate((el: HTMLImageElement) => el.naturalWidth)).toBe(300);
   await page.waitForTimeout(1500);
   await expect(theirs).toHaveCount(0);
 

@@ -67,6 +67,29 @@ impl UploadQueue {
         }
     }
 
+    /// A picture's local address while it uploads (none on the server, or for other files).
+    fn preview(self, key: u64) -> Option<String> {
+        #[cfg(feature = "hydrate")]
+        return self
+            .running
+            .with_value(|r| r.get(&key).and_then(|x| x.preview.clone()));
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = key;
+            None
+        }
+    }
+
+    /// How far the upload under `key` got, 0 to 100.
+    fn percent(self, key: u64) -> f64 {
+        self.state.with(|s| {
+            s.items()
+                .iter()
+                .find(|u| u.key == key)
+                .map_or(0.0, |u| (u.progress() * 100.0).round())
+        })
+    }
+
     pub fn cancel(self, key: u64) {
         self.input(UploadInput::Cancel(key));
     }
@@ -92,12 +115,18 @@ impl UploadQueue {
         self.next.set_value(key + 1);
         let name = file.name();
         let size = file.size() as u64;
+        let preview = file
+            .type_()
+            .starts_with("image/")
+            .then(|| web_sys::Url::create_object_url_with_blob(&file).ok())
+            .flatten();
         self.running.update_value(|r| {
             r.insert(
                 key,
                 driver::Running {
                     file,
                     request: None,
+                    preview,
                 },
             );
         });
@@ -126,6 +155,8 @@ mod driver {
     pub struct Running {
         pub file: web_sys::File,
         pub request: Option<Request>,
+        /// A picture's local address, shown in its bubble while it goes up.
+        pub preview: Option<String>,
     }
 
     pub struct Request {
@@ -154,7 +185,9 @@ mod driver {
                 }
             }),
             UploadEffect::Forget(key) => queue.running.update_value(|r| {
-                r.remove(&key);
+                if let Some(url) = r.remove(&key).and_then(|x| x.preview) {
+                    let _ = web_sys::Url::revoke_object_url(&url);
+                }
             }),
             UploadEffect::Send { .. } => {}
         }
@@ -274,8 +307,9 @@ pub fn AttachButton(peer: Peer) -> impl IntoView {
     }
 }
 
-/// The uploads going to this conversation: name, size, progress, cancel; or why it
-/// failed, retry and remove.
+/// The uploads going to this conversation, as the user's own bubbles below the messages:
+/// the picture (from the user's disk) or the file's name, its size, progress and cancel; or
+/// why it failed, retry and remove.
 #[component]
 pub fn UploadStrip(peer: Peer) -> impl IntoView {
     let i18n = use_i18n();
@@ -289,81 +323,89 @@ pub fn UploadStrip(peer: Peer) -> impl IntoView {
     };
     view! {
         <ul class="upload-strip" aria-live="polite">
-            <For each=items key=|u| (u.key, u.failed, u.sent) let:u>
+            <For each=items key=|u| (u.key, u.failed) let:u>
                 {
                     let key = u.key;
-                    let percent = (u.progress() * 100.0).round();
+                    let percent = move || queue.percent(key);
                     let failed = u.failed;
                     let waiting = u.waits_for_connection();
+                    let preview = queue
+                        .preview(key)
+                        .map(|src| {
+                            view! { <img class="upload-preview" src=src alt=u.name.clone() /> }
+                        });
                     view! {
-                        <li
-                            class="upload"
-                            class:failed=failed.is_some() && !waiting
-                            data-testid="upload"
-                        >
-                            <span class="upload-name">{u.name.clone()}</span>
-                            <span class="muted small">{file_size(u.size)}</span>
-                            {match failed {
-                                None => {
-                                    view! {
-                                        <progress
-                                            max="100"
-                                            value=percent.to_string()
-                                            aria-label=move || i18n.t(Msg::Uploading)
-                                        ></progress>
-                                        <span class="small" data-testid="upload-percent">
-                                            {format!("{percent}%")}
-                                        </span>
-                                        <button
-                                            type="button"
-                                            class="link small"
-                                            data-testid="upload-cancel"
-                                            on:click=move |_| queue.cancel(key)
-                                        >
-                                            {move || i18n.t(Msg::Cancel)}
-                                        </button>
-                                    }
-                                        .into_any()
-                                }
-                                Some(code) => {
-                                    let why = if waiting {
+                        <li class="bubble-row mine" data-testid="upload">
+                            <div class="bubble upload" class:failed=failed.is_some() && !waiting>
+                                {preview}
+                                <span class="upload-name">{u.name.clone()}</span>
+                                <span class="small upload-size">{file_size(u.size)}</span>
+                                {match failed {
+                                    None => {
                                         view! {
-                                            <span class="small muted" data-testid="upload-waiting">
-                                                {move || i18n.t(Msg::UploadWaiting)}
+                                            <progress
+                                                max="100"
+                                                value=move || percent().to_string()
+                                                aria-label=move || i18n.t(Msg::Uploading)
+                                            ></progress>
+                                            <span class="upload-actions">
+                                                <span class="small" data-testid="upload-percent">
+                                                    {move || format!("{}%", percent())}
+                                                </span>
+                                                <button
+                                                    type="button"
+                                                    class="link small"
+                                                    data-testid="upload-cancel"
+                                                    on:click=move |_| queue.cancel(key)
+                                                >
+                                                    {move || i18n.t(Msg::Cancel)}
+                                                </button>
                                             </span>
                                         }
                                             .into_any()
-                                    } else {
+                                    }
+                                    Some(code) => {
+                                        let why = if waiting {
+                                            view! {
+                                                <span class="small muted" data-testid="upload-waiting">
+                                                    {move || i18n.t(Msg::UploadWaiting)}
+                                                </span>
+                                            }
+                                                .into_any()
+                                        } else {
+                                            view! {
+                                                <span class="small upload-error" role="alert">
+                                                    {move || i18n.t(Msg::UploadFailed)}
+                                                    ": "
+                                                    {move || i18n.t(Msg::for_error(code))}
+                                                </span>
+                                            }
+                                                .into_any()
+                                        };
                                         view! {
-                                            <span class="small upload-error" role="alert">
-                                                {move || i18n.t(Msg::UploadFailed)}
-                                                ": "
-                                                {move || i18n.t(Msg::for_error(code))}
+                                            {why}
+                                            <span class="upload-actions">
+                                                <button
+                                                    type="button"
+                                                    class="link small"
+                                                    data-testid="upload-retry"
+                                                    on:click=move |_| queue.retry(key)
+                                                >
+                                                    {move || i18n.t(Msg::Retry)}
+                                                </button>
+                                                <button
+                                                    type="button"
+                                                    class="link small"
+                                                    on:click=move |_| queue.cancel(key)
+                                                >
+                                                    {move || i18n.t(Msg::Remove)}
+                                                </button>
                                             </span>
                                         }
                                             .into_any()
-                                    };
-                                    view! {
-                                        {why}
-                                        <button
-                                            type="button"
-                                            class="link small"
-                                            data-testid="upload-retry"
-                                            on:click=move |_| queue.retry(key)
-                                        >
-                                            {move || i18n.t(Msg::Retry)}
-                                        </button>
-                                        <button
-                                            type="button"
-                                            class="link small"
-                                            on:click=move |_| queue.cancel(key)
-                                        >
-                                            {move || i18n.t(Msg::Remove)}
-                                        </button>
                                     }
-                                        .into_any()
-                                }
-                            }}
+                                }}
+                            </div>
                         </li>
                     }
                 }
