@@ -332,7 +332,17 @@ pub fn UploadStrip(peer: Peer) -> impl IntoView {
                     let preview = queue
                         .preview(key)
                         .map(|src| {
-                            view! { <img class="upload-preview" src=src alt=u.name.clone() /> }
+                            view! {
+                                <img
+                                    class="upload-preview"
+                                    src=src
+                                    alt=u.name.clone()
+                                    on:error=|ev| {
+                                        let img: leptos::web_sys::HtmlElement = event_target(&ev);
+                                        let _ = img.style().set_property("display", "none");
+                                    }
+                                />
+                            }
                         });
                     view! {
                         <li class="bubble-row mine" data-testid="upload">
