@@ -192,6 +192,28 @@ test('a slow upload shows its progress and can be cancelled; nothing is sent', a
   await other.context.close();
 });
 
+test('an upload goes on while the user is in another tab, and is sent', async ({ page, problems, browser }) => {
+  const { other } = await friends(page, browser);
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
+  await page.getByTestId('file-input').setInputFiles({ name: 'minutes.pdf', mimeType: 'application/pdf', buffer: pdf(1_500_000) });
+  await expect
+    .poll(async () => Number((await page.getByTestId('upload-percent').textContent())?.replace('%', '')), { timeout: 15_000 })
+    .toBeGreaterThan(0);
+  // The user goes to Contacts (in the app, no reload) while it uploads.
+  await page.locator('[data-nav="contacts"]').click();
+  await expect(page).toHaveURL(/\/contacts$/);
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  // It still becomes a message: the friend gets it, and it is there on return.
+  await expect(other.page.getByTestId('messages').getByTestId('bubble-file')).toHaveCount(1, { timeout: 30_000 });
+  await page.locator('[data-nav="chats"]').click();
+  await page.locator('.conversation-row').first().locator('a').click();
+  await expect(page.getByTestId('messages').getByTestId('bubble-file')).toContainText('minutes.pdf');
+  expect(other.problems).toEqual([]);
+  await other.context.close();
+});
+
 test('a new profile picture shows in the friend\'s chat list without a reload', async ({ page, problems, browser }) => {
   const { other } = await friends(page, browser);
   const row = other.page.locator('.conversation-row').first();

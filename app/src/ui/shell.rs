@@ -108,6 +108,8 @@ fn Layout(user: UserProfile, sessions: Sessions) -> impl IntoView {
     provide_context(chat);
     let me = RwSignal::new(user);
     provide_context(Me(me));
+    // Uploads go on (and become messages) while the user is in Contacts or Me.
+    crate::ui::chats::UploadQueue::provide();
     let pending = move || contacts.pending_count();
     // The chat names people and groups from the contact lists (a first message from a
     // friend is never a nameless row).

@@ -16,6 +16,7 @@ use crate::protocol::{CallMedia, CallOutcome, Content, Peer};
 use crate::ui::widgets::{ClientOnly, SearchBox};
 
 pub use conversation::ConversationPane;
+pub use uploads::UploadQueue;
 
 /// `HH:MM` today, `MM-DD` before, in the browser's time zone; `with_date` always adds the
 /// date (`YYYY-MM-DD HH:MM`).
@@ -121,7 +122,6 @@ fn href(peer: &Peer) -> String {
 pub fn ChatsView() -> impl IntoView {
     let i18n = use_i18n();
     let filter = RwSignal::new(String::new());
-    uploads::UploadQueue::provide();
     view! {
         <section class="list-pane chats-pane">
             <header class="pane-header">

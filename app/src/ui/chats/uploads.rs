@@ -12,8 +12,8 @@ use crate::protocol::Peer;
 
 use super::messages::file_size;
 
-/// The uploads of the page: provided by the Chats tab, so an upload goes on while the
-/// user reads another conversation.
+/// The uploads of the page: provided by the signed-in layout, so an upload goes on (and
+/// becomes a message) while the user reads another conversation or another tab.
 #[derive(Clone, Copy)]
 pub struct UploadQueue {
     state: RwSignal<Uploads>,
