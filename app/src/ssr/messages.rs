@@ -416,34 +416,45 @@ async fn newest_ids(db: &impl ConnectionTrait, keys: &[String]) -> Result<Vec<i6
 
 /// The next page of everything visible to `me` after `after`, in id order, and whether more
 /// follows.
+///
+/// The conversations and their messages are read in one snapshot: read apart, the first
+/// message of a new conversation could commit between the two reads, its conversation be
+/// missing from the first and later messages of known ones be in the second, and the
+/// client's cursor would pass it for good.
 pub async fn sync_page(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     me: Uuid,
     groups: &[Uuid],
     after: i64,
     limit: u32,
 ) -> Result<(Vec<MessageView>, bool), ApiError> {
-    let keys = conversation_keys(db, me, groups).await?;
+    let snapshot = super::read_snapshot(db).await?;
+    let keys = conversation_keys(&snapshot, me, groups).await?;
     let mut rows = chat_record::Entity::find()
         .filter(chat_record::Column::Conversation.is_in(keys))
         .filter(chat_record::Column::Id.gt(after))
         .order_by_asc(chat_record::Column::Id)
         .limit(u64::from(limit) + 1)
-        .all(db)
+        .all(&snapshot)
         .await?;
+    snapshot.commit().await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     Ok((views(&rows), more))
 }
 
-/// The highest message id visible to `me` (0 when none).
+/// The highest message id visible to `me` (0 when none), read in one snapshot for the
+/// reason [`sync_page`] gives.
 pub async fn last_visible_id(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     me: Uuid,
     groups: &[Uuid],
 ) -> Result<i64, ApiError> {
-    let keys = conversation_keys(db, me, groups).await?;
-    Ok(newest_ids(db, &keys).await?.into_iter().max().unwrap_or(0))
+    let snapshot = super::read_snapshot(db).await?;
+    let keys = conversation_keys(&snapshot, me, groups).await?;
+    let newest = newest_ids(&snapshot, &keys).await?;
+    snapshot.commit().await?;
+    Ok(newest.into_iter().max().unwrap_or(0))
 }
 
 /// One page of the conversation with `target` before `before`, oldest first, and whether
