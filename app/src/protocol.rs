@@ -37,6 +37,9 @@ pub mod close {
     pub const SESSION_ENDED: u16 = 4003;
     /// The user already has the most connections allowed (`WS_MAX_CONNECTIONS_PER_USER`).
     pub const TOO_MANY_CONNECTIONS: u16 = 4008;
+    /// The server is shutting down or restarting: reconnect at once (another node of a
+    /// cluster answers) and sync.
+    pub const RESTARTING: u16 = 1012;
 }
 
 /// A conversation partner: `{"user": "<id>"}` or `{"group": "<id>"}`.
@@ -442,6 +445,10 @@ pub enum ServerEvent {
         call_id: String,
         candidate: IceCandidate,
     },
+    /// The server may have missed events meant for this connection (on a cluster, its
+    /// link to the other nodes was down): ask for everything after the cursor again
+    /// (`sync`) and reload the contact lists. Nothing was lost; the database has it.
+    Resync,
 }
 
 impl ClientKind {

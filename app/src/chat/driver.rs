@@ -94,6 +94,13 @@ pub fn start(chat: Chat) {
                     return;
                 }
                 Some(close::TOO_MANY_CONNECTIONS) => sleep(30_000 + backoff(attempt)).await,
+                // A node going away: another one answers now. The jitter spreads the
+                // reconnects of everybody it held over a second.
+                Some(close::RESTARTING) => {
+                    sleep((js_sys::Math::random() * 1000.0) as u32).await;
+                    attempt = 0;
+                    continue;
+                }
                 _ => sleep(backoff(attempt)).await,
             }
             attempt = attempt.saturating_add(1);

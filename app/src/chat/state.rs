@@ -629,6 +629,19 @@ impl ChatState {
                 client_id: None,
             } => fx.push(Effect::Refused { code, message }),
             ServerEvent::Pong { .. } => {}
+            // The server may have dropped events for this page: what was committed comes
+            // again by `sync` (ids make repeats harmless), the lists load again.
+            ServerEvent::Resync => {
+                if let Some(after) = self.cursor {
+                    self.transmit(
+                        ClientMessage::Sync {
+                            after: after.max(0),
+                        },
+                        fx,
+                    );
+                }
+                fx.push(Effect::ReloadContacts);
+            }
             event @ (ServerEvent::CallInvite { .. }
             | ServerEvent::CallRinging { .. }
             | ServerEvent::CallAccepted { .. }

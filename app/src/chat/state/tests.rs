@@ -591,3 +591,23 @@ fn keys_name_one_message_each() {
     assert!(!theirs.has_key(&mine.key(ME), ME));
     assert!(!theirs.has_key("ann-id/c", ME));
 }
+
+#[test]
+fn a_resync_asks_for_everything_after_the_cursor_and_reloads_the_lists() {
+    let mut s = online();
+    s.apply(server(ServerEvent::Message(from_ann(4))));
+    let fx = s.apply(server(ServerEvent::Resync));
+    assert_eq!(sent(&fx), vec![ClientMessage::Sync { after: 4 }]);
+    assert!(fx.contains(&Effect::ReloadContacts));
+    // What comes back is what the page has plus what it missed, each counted once.
+    s.apply(server(ServerEvent::Synced {
+        messages: vec![from_ann(4), from_ann(5)],
+        more: false,
+        cursor: 5,
+    }));
+    assert_eq!(s.conversations[&ann()].unread, 2);
+    assert_eq!(s.cursor(), Some(5));
+    // Offline, nothing is sent; the reconnect syncs anyway.
+    s.apply(Input::Disconnected { too_many: false });
+    assert!(sent(&s.apply(server(ServerEvent::Resync))).is_empty());
+}
