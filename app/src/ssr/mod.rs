@@ -74,7 +74,7 @@ impl Default for Settings {
 /// A change in whom a user is related to, announced after it is committed: the relay
 /// forwards it to the user's open sessions (as a `relation` frame) and forgets what it had
 /// cached about who may message whom.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RelationEvent {
     /// Who should hear about it.
     pub user: uuid::Uuid,
@@ -85,7 +85,7 @@ pub struct RelationEvent {
 }
 
 /// Which sessions of a user ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EndedSessions {
     /// This one (logout, revoked from the session list).
     One(String),
@@ -108,7 +108,7 @@ impl EndedSessions {
 
 /// Sessions ended on the server, announced after the change is committed: the relay closes
 /// their open sockets at once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionsEnded {
     pub user: uuid::Uuid,
     pub which: EndedSessions,
@@ -218,6 +218,23 @@ pub async fn write_txn(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTrans
         ..Default::default()
     };
     Ok(db.begin_with_options(options).await?)
+}
+
+/// A read-only transaction whose reads all see one snapshot of the database (repeatable
+/// read; on SQLite every transaction is one).
+pub async fn read_snapshot(
+    db: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, ApiError> {
+    use sea_orm::{AccessMode, IsolationLevel, TransactionTrait};
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        return Ok(db.begin().await?);
+    }
+    Ok(db
+        .begin_with_config(
+            Some(IsolationLevel::RepeatableRead),
+            Some(AccessMode::ReadOnly),
+        )
+        .await?)
 }
 
 /// Now, in Unix milliseconds.

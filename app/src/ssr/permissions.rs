@@ -8,7 +8,7 @@
 //! cache or push out anybody else's entries; the relay's per-user frame budget bounds the
 //! lookups.
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use sea_orm::DatabaseConnection;
@@ -30,12 +30,47 @@ pub struct Permissions {
     /// Moves on every change: a lookup that started before a change does not store its
     /// answer, which the change may already have made stale.
     generation: AtomicU64,
+    /// While set, nothing is cached: on a cluster whose bus is down, changes made on
+    /// other nodes would not be heard of (see [`Permissions::pause`]).
+    paused: AtomicBool,
 }
 
 impl Permissions {
     /// The current generation, for [`Permissions::remember_friends`].
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Forgets everything and caches nothing until [`Permissions::resume`]: every check
+    /// reads the database. A cluster node does this while it cannot hear the other nodes'
+    /// changes.
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+        self.forget_all();
+    }
+
+    /// Caches again, starting from nothing.
+    pub fn resume(&self) {
+        self.forget_all();
+        self.paused.store(false, Ordering::SeqCst);
+    }
+
+    /// Forgets every entry (changes may have been missed).
+    pub fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.friends
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.members
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Whether an answer read at `generation` may be stored.
+    fn may_store(&self, generation: u64) -> bool {
+        !self.paused.load(Ordering::SeqCst) && self.generation() == generation
     }
 
     /// Forgets what `events` may have changed: the friendships of every user they name and
@@ -88,7 +123,7 @@ impl Permissions {
     /// ([`Permissions::generation`] before the read); nothing when a change came since.
     pub fn remember_friends(&self, me: Uuid, friends: &[Uuid], generation: u64) {
         let mut map = self.friends.write().unwrap_or_else(|e| e.into_inner());
-        if self.generation() != generation {
+        if !self.may_store(generation) {
             return;
         }
         if map.len() + friends.len() > MAX_ENTRIES {
@@ -118,7 +153,7 @@ impl Permissions {
         let members = Arc::new(super::messages::group_members(db, group).await?);
         if !members.is_empty() {
             let mut cache = self.members.write().unwrap_or_else(|e| e.into_inner());
-            if self.generation() == generation {
+            if self.may_store(generation) {
                 if cache.len() >= MAX_ENTRIES {
                     cache.clear();
                 }
@@ -178,5 +213,23 @@ mod tests {
         p.forget(&[event(a, None)]);
         p.remember_friends(a, &[b], before);
         assert_eq!(p.sizes(), (0, 0));
+    }
+
+    #[test]
+    fn paused_it_forgets_everything_and_stores_nothing_until_resumed() {
+        let p = Permissions::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        p.remember_friends(a, &[b], p.generation());
+        assert_eq!(p.sizes(), (2, 0));
+        let before = p.generation();
+        p.pause();
+        assert_eq!(p.sizes(), (0, 0));
+        p.remember_friends(a, &[b], p.generation());
+        assert_eq!(p.sizes(), (0, 0), "nothing is stored while paused");
+        p.resume();
+        p.remember_friends(a, &[b], before);
+        assert_eq!(p.sizes(), (0, 0), "a lookup from before the pause is stale");
+        p.remember_friends(a, &[b], p.generation());
+        assert_eq!(p.sizes(), (2, 0));
     }
 }
