@@ -54,6 +54,9 @@ pub const ENV_KEYS: &[&str] = &[
     "S3_REGION",
     "S3_ACCESS_KEY_ID",
     "S3_SECRET_ACCESS_KEY",
+    "REDIS_URL",
+    "REDIS_PREFIX",
+    "CLUSTER_NODE_TTL_SECS",
 ];
 
 /// Where uploaded media is kept.
@@ -171,6 +174,14 @@ pub struct Config {
     pub s3_region: String,
     pub s3_access_key_id: String,
     pub s3_secret_access_key: String,
+    /// Makes this process one node of a cluster (`redis://host:6379/0`): the nodes share
+    /// `DATABASE_URL` (PostgreSQL or MariaDB) and hear of each other's events through
+    /// Redis. Empty: a single process.
+    pub redis_url: String,
+    /// Put before every Redis key and channel (several installations on one Redis).
+    pub redis_prefix: String,
+    /// A node silent this long counts as dead: its users go offline.
+    pub cluster_node_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -220,6 +231,9 @@ impl Default for Config {
             s3_region: "us-east-1".into(),
             s3_access_key_id: String::new(),
             s3_secret_access_key: String::new(),
+            redis_url: String::new(),
+            redis_prefix: "qc".into(),
+            cluster_node_ttl_secs: 30,
         }
     }
 }
@@ -238,6 +252,13 @@ impl Config {
         config
             .proxies()
             .map_err(|e| Box::new(figment::Error::from(e)))?;
+        if !config.redis_url.trim().is_empty() && config.database_url().starts_with("sqlite:") {
+            return Err(Box::new(figment::Error::from(
+                "REDIS_URL makes a cluster node: its nodes share a PostgreSQL or MariaDB \
+                 DATABASE_URL, not a SQLite file"
+                    .to_owned(),
+            )));
+        }
         if config.media_store == MediaStoreKind::S3 && config.s3_bucket.trim().is_empty() {
             return Err(Box::new(figment::Error::from(
                 "MEDIA_STORE=s3 needs S3_BUCKET".to_owned(),
@@ -288,6 +309,16 @@ impl Config {
             queue: self.ws_queue.max(1),
             ring_timeout: Duration::from_secs(self.call_ring_secs.max(1)),
         }
+    }
+
+    /// The cluster's part of this configuration; `None` for a single process.
+    pub fn cluster_settings(&self) -> Option<crate::cluster::ClusterSettings> {
+        let url = self.redis_url.trim();
+        (!url.is_empty()).then(|| crate::cluster::ClusterSettings {
+            url: url.to_owned(),
+            prefix: self.redis_prefix.trim().to_owned(),
+            node_ttl: Duration::from_secs(self.cluster_node_ttl_secs.max(1)),
+        })
     }
 
     /// The media store's part of this configuration.
@@ -381,6 +412,21 @@ mod tests {
             jail.set_env("TRUSTED_PROXIES", "10.0.0.0/8,proxy.local");
             let err = Config::load().expect_err("a name is not an address");
             assert!(err.to_string().contains("proxy.local"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_cluster_needs_a_shared_database() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("REDIS_URL", "redis://127.0.0.1:6379");
+            let err = Config::load().expect_err("SQLite is one process's");
+            assert!(err.to_string().contains("REDIS_URL"), "{err}");
+            jail.set_env("DATABASE_URL", "postgres://db/qc");
+            let config = Config::load().map_err(|e| e.to_string())?;
+            let cluster = config.cluster_settings().expect("a cluster");
+            assert_eq!(cluster.prefix, "qc");
+            assert_eq!(cluster.node_ttl, Duration::from_secs(30));
             Ok(())
         });
     }

@@ -3,6 +3,7 @@
 //! port 0 against a fresh database.
 #![recursion_limit = "512"]
 
+pub mod cluster;
 pub mod config;
 pub mod edge;
 pub mod media;
@@ -99,7 +100,11 @@ impl Services {
     /// opened (its directory cannot be created, or the S3 settings are incomplete).
     pub fn start(config: &Config, db: DatabaseConnection) -> Result<Self, String> {
         let core = AppCore::new(db, config.settings());
-        let relay = relay::Relay::start(core.clone(), config.relay_settings());
+        let cluster = config
+            .cluster_settings()
+            .map(cluster::Cluster::start)
+            .transpose()?;
+        let relay = relay::Relay::start(core.clone(), config.relay_settings(), cluster);
         let media = media::Media::start(core.clone(), config.media_settings())?;
         Ok(Self { core, relay, media })
     }
@@ -154,32 +159,76 @@ pub fn router(services: &Services, options: LeptosOptions, max_body_bytes: usize
 /// Serves `router` on `listener` until the process ends, with peer addresses available to
 /// handlers (the login throttle counts per address).
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
+    serve_until(listener, router, std::future::pending()).await
+}
+
+/// Serves until `stop` completes, then stops accepting and waits for the requests in
+/// progress (upgraded WebSockets are the relay's to close).
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
+    .with_graceful_shutdown(stop)
     .await
 }
 
+/// Shuts a server process down gracefully once `signal` completes: no new connections,
+/// every WebSocket closed with 1012 (clients reconnect at once, elsewhere on a cluster), the
+/// requests in progress answered, and every message received stored, within `grace`.
+pub async fn serve_with_shutdown(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    relay: Arc<relay::Relay>,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
+) -> std::io::Result<()> {
+    let closing = relay.clone();
+    let stop = async move {
+        signal.await;
+        let closed = closing.start_closing();
+        tracing::info!(closed, "shutting down: closed the WebSockets with 1012");
+    };
+    let served = serve_until(listener, router, stop).await;
+    let left = relay.finish(tokio::time::Instant::now() + grace).await;
+    if left > 0 {
+        tracing::error!(left, "shut down with messages not stored");
+    } else {
+        tracing::info!("shut down: every message received is stored");
+    }
+    served
+}
+
 /// `GET /healthz`: 200 when the database answers, 503 otherwise. The status is
-/// `degraded` (still 200: chat works, uploads and downloads do not) while the media store
-/// cannot be reached.
+/// `degraded` (still 200) while the media store cannot be reached (chat works, uploads and
+/// downloads do not) or, on a cluster node, while Redis cannot (chat works; what other
+/// nodes send arrives when it is back).
 async fn healthz(
     Extension(core): Extension<Arc<AppCore>>,
     Extension(media): Extension<Arc<media::Media>>,
+    Extension(relay): Extension<Arc<relay::Relay>>,
 ) -> Response {
     if let Err(err) = core.db.ping().await {
         tracing::warn!(%err, "health check failed");
         return ApiError::new(ErrorCode::Unavailable, "The database is not answering.")
             .into_response();
     }
-    let body = match media.store.exists("healthz").await {
-        Ok(_) => serde_json::json!({"status": "ok"}),
-        Err(err) => {
-            tracing::warn!(%err, "the media store is not answering");
-            serde_json::json!({"status": "degraded", "media": "unavailable"})
-        }
-    };
+    let mut body = serde_json::json!({"status": "ok"});
+    if let Err(err) = media.store.exists("healthz").await {
+        tracing::warn!(%err, "the media store is not answering");
+        body["status"] = "degraded".into();
+        body["media"] = "unavailable".into();
+    }
+    if let Some(cluster) = &relay.cluster
+        && !cluster.healthy()
+    {
+        body["status"] = "degraded".into();
+        body["bus"] = "unavailable".into();
+    }
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use server::{Config, Services, leptos_options, open_database, router, serve};
+use server::{Config, Services, leptos_options, open_database, router, serve_with_shutdown};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: glibc's malloc and free were an eighth of the
@@ -78,11 +78,41 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!("quick-chat listening on http://{addr}");
-    if let Err(err) = serve(listener, app).await {
+    let served = serve_with_shutdown(
+        listener,
+        app,
+        services.relay.clone(),
+        terminated(),
+        std::time::Duration::from_secs(10),
+    );
+    if let Err(err) = served.await {
         tracing::error!(%err, "server stopped");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Completes on SIGTERM (a service manager stopping the process, a rolling update) or
+/// Ctrl-C.
+async fn terminated() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }
 
 /// The database URL without its password, for logs.

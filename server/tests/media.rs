@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use app::ssr::entity::media as media_row;
-use common::people::{User, befriend, connect, session, to_user, user};
+use common::people::{User, befriend, connect, group, session, to_user, user};
 use common::{Backend, TestServer, Ws};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap};
@@ -83,33 +83,6 @@ async fn get(server: &TestServer, who: Option<&User>, path: &str, headers: &[(&s
         headers: res.headers().clone(),
         bytes: res.bytes().await.expect("body").to_vec(),
     }
-}
-
-/// A group "Hikers" owned by `owner` with `member` in it (asked and approved); its id.
-async fn group_of(server: &TestServer, owner: &User, member: &User) -> String {
-    let group = session(server, owner)
-        .post(
-            "/api/v1/community/create",
-            json!({"name": "Hikers", "description": ""}),
-        )
-        .await;
-    assert_eq!(group.status, StatusCode::OK, "{}", group.text);
-    let gid = group.body["id"].as_str().expect("id").to_owned();
-    let r = session(server, member)
-        .post(
-            "/api/v1/community/join",
-            json!({"community_id": gid, "memo": ""}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let r = session(server, owner)
-        .post(
-            "/api/v1/community/approve",
-            json!({"community_id": gid, "username": member.name}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    gid
 }
 
 /// Uploads `bytes` as `name`; answers the status and JSON body.
@@ -515,7 +488,7 @@ async fn a_removed_friend_and_a_former_member_lose_access(server: TestServer) {
     );
 
     // A group: ann owns it, cid joins, sees the file, leaves, and no longer does.
-    let gid = group_of(&server, &ann, &cid).await;
+    let gid = group(&server, &ann, &[&cid]).await;
     let mut wc = connect(&server, &cid).await;
     let shared = uploaded(&server, &ann, "map.pdf", pdf(2000)).await;
     send_and_receive(
@@ -881,7 +854,7 @@ async fn a_group_gets_a_picture_and_members_hear_of_new_faces(server: TestServer
         user(&server, "dan").await,
     );
     // Ann owns a group Cid belongs to; they are not friends, Dan is a stranger to both.
-    let gid = group_of(&server, &ann, &cid).await;
+    let gid = group(&server, &ann, &[&cid]).await;
     let (mut wa, mut wc) = (connect(&server, &ann).await, connect(&server, &cid).await);
 
     // The owner gives the group one of their pictures; members hear of it, all may see it.

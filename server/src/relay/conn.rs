@@ -78,7 +78,7 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
         return;
     }
     if registered == Some(true) {
-        Box::pin(announce_presence(&relay, me, true, None)).await;
+        Box::pin(relay.came_online(me)).await;
     }
     // A call ringing for this user rings on this new tab too.
     let effects = relay.calls.connected(Session {
@@ -96,32 +96,11 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
     relay.apply_call_effects(effects);
     let _ = writer.await;
     if relay.hub.unregister(me, conn.id) {
-        Box::pin(went_offline(&relay, me)).await;
+        Box::pin(relay.went_offline(me)).await;
     }
     if let Some(stream) = closed_by_us {
         linger(stream).await;
     }
-}
-
-/// Records when `me` was last seen (batched with other users', see `last_seen`) and tells
-/// their friends.
-async fn went_offline(relay: &Relay, me: Uuid) {
-    let now = now_ms();
-    relay.last_seen.record(me, now).await;
-    announce_presence(relay, me, false, Some(now)).await;
-}
-
-/// Tells `me`'s friends that `me` came online or went offline.
-async fn announce_presence(relay: &Relay, me: Uuid, online: bool, last_seen: Option<i64>) {
-    let Ok(friends) = messages::friends_of(&relay.core.db, me).await else {
-        return;
-    };
-    let frame = frame(&ServerEvent::Presence(Presence {
-        user: me.to_string(),
-        online,
-        last_seen,
-    }));
-    relay.bus.publish(&friends, &frame, None);
 }
 
 /// The first frame: who the caller is, their conversations, their friends' presence.
@@ -149,12 +128,15 @@ async fn ready(relay: &Relay, user: &CurrentUser) -> Result<Option<ServerEvent>,
         .core
         .permissions
         .remember_friends(me, &friends, generation);
-    let presence = messages::last_seen_of(db, &friends)
-        .await?
+    let last_seen = messages::last_seen_of(db, &friends).await?;
+    let ids: Vec<Uuid> = last_seen.iter().map(|(id, _)| *id).collect();
+    let online = relay.online(&ids).await;
+    let presence = last_seen
         .into_iter()
-        .map(|(id, last_seen)| Presence {
+        .zip(online)
+        .map(|((id, last_seen), online)| Presence {
             user: id.to_string(),
-            online: relay.hub.is_online(id),
+            online,
             last_seen,
         })
         .collect();
@@ -865,6 +847,7 @@ mod tests {
         let relay = Relay::start(
             AppCore::new(db, Settings::default()),
             super::super::RelaySettings::default(),
+            None,
         );
         tokio::time::pause();
         relay

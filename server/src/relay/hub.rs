@@ -187,6 +187,42 @@ impl Hub {
         conn.is_some_and(|c| c.push(frame))
     }
 
+    /// The users with connections open here.
+    pub fn users(&self) -> Vec<Uuid> {
+        self.users
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// Hands `frame` to every connection.
+    pub fn deliver_all(&self, frame: &Frame) {
+        let targets: Vec<Connection> = self
+            .users
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .flatten()
+            .cloned()
+            .collect();
+        for conn in targets {
+            conn.push(frame.clone());
+        }
+    }
+
+    /// Closes every connection with `code` (a shutdown).
+    pub fn close_all(&self, code: u16, reason: &'static str) -> usize {
+        let users = self.users.read().unwrap_or_else(|e| e.into_inner());
+        let mut closed = 0;
+        for conn in users.values().flatten() {
+            conn.close(code, reason);
+            closed += 1;
+        }
+        closed
+    }
+
     /// How many connections are open (for logs and benchmarks).
     pub fn connection_count(&self) -> usize {
         self.users

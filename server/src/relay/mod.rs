@@ -8,6 +8,7 @@ pub mod calls;
 mod conn;
 pub mod hub;
 mod last_seen;
+mod node;
 mod store;
 
 use std::collections::HashSet;
@@ -26,6 +27,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
+use crate::cluster::Cluster;
 use hub::{Frame, Hub};
 
 /// The relay's limits and timings (from the server configuration).
@@ -88,6 +90,20 @@ impl Bus for LocalBus {
     }
 }
 
+/// The bus of a cluster node: to this node's connections at once, and through Redis to the
+/// other nodes' (see [`crate::cluster`]).
+pub struct ClusterBus {
+    pub hub: Arc<Hub>,
+    pub cluster: Arc<Cluster>,
+}
+
+impl Bus for ClusterBus {
+    fn publish(&self, users: &[Uuid], frame: &Frame, skip: Option<u64>) {
+        self.hub.deliver(users, frame, skip);
+        self.cluster.deliver(users, frame.as_str());
+    }
+}
+
 /// Serializes a server event once.
 pub fn frame(event: &ServerEvent) -> Frame {
     Frame::from(serde_json::to_string(event).unwrap_or_default())
@@ -111,15 +127,29 @@ pub struct Relay {
     pub settings: RelaySettings,
     /// The calls ringing or answered on this server process.
     pub calls: calls::Calls,
+    /// The other nodes, when this process is one node of a cluster.
+    pub cluster: Option<Arc<Cluster>>,
+    /// Set when the process is shutting down: no new connections.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl Relay {
     /// Starts the relay for one server process: its message writer, the listener that
     /// forwards relation changes to the people concerned, and the two that end the sockets
     /// of ended sessions (at once when told, and by a periodic check otherwise).
-    pub fn start(core: Arc<AppCore>, settings: RelaySettings) -> Arc<Self> {
+    pub fn start(
+        core: Arc<AppCore>,
+        settings: RelaySettings,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Arc<Self> {
         let hub = Arc::new(Hub::default());
-        let bus: Arc<dyn Bus> = Arc::new(LocalBus(hub.clone()));
+        let bus: Arc<dyn Bus> = match &cluster {
+            Some(cluster) => Arc::new(ClusterBus {
+                hub: hub.clone(),
+                cluster: cluster.clone(),
+            }),
+            None => Arc::new(LocalBus(hub.clone())),
+        };
         let store = store::MessageStore::start(core.db.clone(), bus.clone(), 16 * 1024);
         let last_seen = last_seen::LastSeen::start(core.db.clone());
         let relay = Arc::new(Self {
@@ -139,11 +169,91 @@ impl Relay {
             store,
             settings,
             calls: calls::Calls::default(),
+            cluster,
+            closing: std::sync::atomic::AtomicBool::new(false),
         });
         tokio::spawn(forward_relation_events(Arc::downgrade(&relay)));
         tokio::spawn(close_ended_sessions(Arc::downgrade(&relay)));
         tokio::spawn(check_sessions(Arc::downgrade(&relay)));
+        if let Some(cluster) = relay.cluster.clone() {
+            // Until the bus is known to work, changes made on other nodes go unheard.
+            relay.core.permissions.pause();
+            let (tx, rx) = tokio::sync::mpsc::channel(1024);
+            tokio::spawn(cluster.receive(tx));
+            tokio::spawn(node::apply_remote(Arc::downgrade(&relay), rx));
+            tokio::spawn(node::keep_presence(Arc::downgrade(&relay)));
+        }
         relay
+    }
+
+    /// The first step of a graceful shutdown: refuses new connections and closes every
+    /// open one with 1012, so that clients reconnect at once (to another node of a
+    /// cluster). Messages already received are still stored: see [`Relay::finish`].
+    pub fn start_closing(&self) -> usize {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.hub.close_all(
+            app::protocol::close::RESTARTING,
+            "the server is restarting: reconnect",
+        )
+    }
+
+    /// The last step: waits (until `deadline`) for the closed connections to finish and
+    /// for the message writer to store everything it was given. Answers how many messages
+    /// were left unstored (0 unless the database hung).
+    pub async fn finish(&self, deadline: tokio::time::Instant) -> usize {
+        while self.hub.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.store.flush(deadline).await
+    }
+
+    /// Tells `me`'s friends that `me` came online or went offline.
+    pub(crate) async fn announce_presence(&self, me: Uuid, online: bool, last_seen: Option<i64>) {
+        let Ok(friends) = messages::friends_of(&self.core.db, me).await else {
+            return;
+        };
+        let frame = frame(&ServerEvent::Presence(app::protocol::Presence {
+            user: me.to_string(),
+            online,
+            last_seen,
+        }));
+        self.bus.publish(&friends, &frame, None);
+    }
+
+    /// `me` has no connection left here: unless they still have one on another node,
+    /// records when they were last seen and tells their friends.
+    pub(crate) async fn went_offline(&self, me: Uuid) {
+        if let Some(cluster) = &self.cluster
+            && !everywhere(cluster.went_offline(me).await)
+        {
+            return;
+        }
+        let now = app::ssr::now_ms();
+        self.last_seen.record(me, now).await;
+        self.announce_presence(me, false, Some(now)).await;
+    }
+
+    /// `me` opened their first connection here: unless they already had one on another
+    /// node, tells their friends they are online.
+    pub(crate) async fn came_online(&self, me: Uuid) {
+        if let Some(cluster) = &self.cluster
+            && !everywhere(cluster.came_online(me).await)
+        {
+            return;
+        }
+        self.announce_presence(me, true, None).await;
+    }
+
+    /// Whether each of `users` has a connection open on any node.
+    pub(crate) async fn online(&self, users: &[Uuid]) -> Vec<bool> {
+        if let Some(cluster) = &self.cluster {
+            match cluster.online(users).await {
+                Ok(online) => return online,
+                Err(err) => tracing::warn!(%err, "presence: only this node's is known"),
+            }
+        }
+        users.iter().map(|u| self.hub.is_online(*u)).collect()
     }
 
     /// The members of a group (cached).
@@ -246,6 +356,15 @@ impl Relay {
     }
 }
 
+/// Whether a presence change on this node is one for the whole cluster, as Redis answers;
+/// yes when Redis cannot say (friends hear the same news twice at worst).
+fn everywhere(answer: Result<bool, fred::prelude::Error>) -> bool {
+    answer.unwrap_or_else(|err| {
+        tracing::warn!(%err, "presence: Redis cannot say about the other nodes");
+        true
+    })
+}
+
 /// Forwards committed relation changes to the users concerned, and drops the caches.
 async fn forward_relation_events(relay: std::sync::Weak<Relay>) {
     let Some(mut rx) = relay.upgrade().map(|r| r.core.events.subscribe()) else {
@@ -260,14 +379,24 @@ async fn forward_relation_events(relay: std::sync::Weak<Relay>) {
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         };
         let Some(relay) = relay.upgrade() else { return };
-        for event in events {
-            let frame = frame(&ServerEvent::Relation {
-                change: event.change,
-                username: event.username,
-                community_id: event.community_id.map(|c| c.to_string()),
-            });
-            relay.bus.publish(&[event.user], &frame, None);
+        relation_frames(&relay.hub, &events);
+        if let Some(cluster) = &relay.cluster
+            && !events.is_empty()
+        {
+            cluster.send(crate::cluster::Remote::Relation { events });
         }
+    }
+}
+
+/// Tells each user concerned by `events` what changed, on this node.
+fn relation_frames(hub: &Hub, events: &[app::ssr::RelationEvent]) {
+    for event in events {
+        let frame = frame(&ServerEvent::Relation {
+            change: event.change,
+            username: event.username.clone(),
+            community_id: event.community_id.map(|c| c.to_string()),
+        });
+        hub.deliver(&[event.user], &frame, None);
     }
 }
 
@@ -289,10 +418,18 @@ async fn close_ended_sessions(relay: std::sync::Weak<Relay>) {
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         };
         let Some(relay) = relay.upgrade() else { return };
-        let closed = relay.hub.close_sessions(ended.user, &ended.which);
-        if closed > 0 {
-            tracing::info!(user = %ended.user, closed, "closed the connections of ended sessions");
+        close_sessions(&relay.hub, &ended);
+        if let Some(cluster) = &relay.cluster {
+            cluster.send(crate::cluster::Remote::SessionsEnded { ended });
         }
+    }
+}
+
+/// Closes the connections of `ended` on this node.
+fn close_sessions(hub: &Hub, ended: &app::ssr::SessionsEnded) {
+    let closed = hub.close_sessions(ended.user, &ended.which);
+    if closed > 0 {
+        tracing::info!(user = %ended.user, closed, "closed the connections of ended sessions");
     }
 }
 
@@ -355,6 +492,9 @@ pub async fn ws_handler(
 ) -> Response {
     if !crate::edge::origin_allowed(&headers, &relay.settings.allowed_origins) {
         return ApiError::forbidden("This origin may not open a connection.").into_response();
+    }
+    if relay.closing.load(std::sync::atomic::Ordering::SeqCst) {
+        return ApiError::new(ErrorCode::Unavailable, "The server is restarting.").into_response();
     }
     let limit = app::protocol::MAX_FRAME_BYTES * 2;
     ws.max_message_size(limit)

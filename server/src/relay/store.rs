@@ -13,7 +13,7 @@
 //! pages would copy everything itself (tens of milliseconds: a stall every sender would
 //! feel), and a checkpoint running only beside the writer never catches up with it, so the
 //! log would grow without end under steady load.
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -54,6 +54,8 @@ pub struct Job {
 #[derive(Clone)]
 pub struct MessageStore {
     queue: mpsc::Sender<Job>,
+    /// Messages submitted and not yet stored (or refused).
+    pending: Arc<AtomicUsize>,
 }
 
 impl MessageStore {
@@ -66,13 +68,28 @@ impl MessageStore {
             tokio::spawn(checkpoint_loop(db.clone(), Arc::downgrade(&due)));
             due
         });
-        tokio::spawn(write_loop(db, bus, rx, tail_due));
-        Self { queue }
+        let pending = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(write_loop(db, bus, rx, tail_due, pending.clone()));
+        Self { queue, pending }
     }
 
     pub async fn submit(&self, job: Job) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
         if let Err(mpsc::error::SendError(job)) = self.queue.send(job).await {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
             refuse(&job, ApiError::internal("the message writer has stopped"));
+        }
+    }
+
+    /// Waits until every message submitted so far is stored (and acknowledged), or until
+    /// `deadline`; answers how many were still waiting then.
+    pub async fn flush(&self, deadline: tokio::time::Instant) -> usize {
+        loop {
+            let pending = self.pending.load(Ordering::Acquire);
+            if pending == 0 || tokio::time::Instant::now() >= deadline {
+                return pending;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 }
@@ -133,6 +150,7 @@ async fn write_loop(
     bus: Arc<dyn Bus>,
     mut rx: mpsc::Receiver<Job>,
     tail_due: Option<Arc<AtomicBool>>,
+    pending: Arc<AtomicUsize>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut known = messages::KnownConversations::default();
@@ -174,6 +192,7 @@ async fn write_loop(
                 }
             }
         }
+        pending.fetch_sub(messages.len(), Ordering::AcqRel);
         if let Some(due) = &tail_due
             && due.swap(false, Ordering::Acquire)
         {

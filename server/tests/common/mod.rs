@@ -52,6 +52,8 @@ pub struct TestServer {
 /// What a test's database leaves behind, removed when the test ends: the SQLite file's
 /// directory, or the database on a PostgreSQL or MariaDB server shared by every run.
 enum TempDir {
+    /// Another node's: removed with that node.
+    Shared,
     Dir(PathBuf),
     Database {
         admin: String,
@@ -63,6 +65,7 @@ enum TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         match self {
+            TempDir::Shared => {}
             TempDir::Dir(dir) => {
                 let _ = std::fs::remove_dir_all(dir);
             }
@@ -156,6 +159,13 @@ async fn launch(
     std::sync::Arc<AppCore>,
     std::sync::Arc<server::media::Media>,
 ) {
+    // `QC_TEST_LOG=server=debug` shows the server's log with the test's output.
+    if let Ok(filter) = std::env::var("QC_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
     let db = server::open_database(config)
         .await
         .expect("open and migrate the database");
@@ -225,6 +235,24 @@ impl TestServer {
         self.handle = handle;
         self.core = core;
         self.media = media;
+    }
+
+    /// Another node of this server's cluster: same configuration, database and media
+    /// directory, its own process state and port.
+    pub async fn node(&self) -> Self {
+        let (base, handle, core, media) = launch(&self.config).await;
+        Self {
+            base,
+            client: self.client.clone(),
+            core,
+            media,
+            backend: self.backend,
+            database_url: self.database_url.clone(),
+            config: self.config.clone(),
+            handle,
+            _dir: Some(TempDir::Shared),
+            _data: TempDir::Shared,
+        }
     }
 
     /// The WebSocket URL of this server.
@@ -420,6 +448,111 @@ impl Session<'_> {
     }
 }
 
+/// The Redis of the cluster tests (`QC_TEST_REDIS_URL`, e.g. `redis://127.0.0.1:6379`),
+/// or `None` to skip them (a failure with `QC_TEST_REQUIRE_ALL=1`).
+pub fn redis_url() -> Option<String> {
+    match std::env::var("QC_TEST_REDIS_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ => {
+            if std::env::var("QC_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1") {
+                panic!("QC_TEST_REDIS_URL is not set but QC_TEST_REQUIRE_ALL=1");
+            }
+            eprintln!("skipping: QC_TEST_REDIS_URL is not set");
+            None
+        }
+    }
+}
+
+/// `n` nodes of one cluster on a fresh `backend` database and `redis` (keys and channels
+/// under a prefix of the test's own), each configured further by `tweak`.
+pub async fn cluster_on(
+    backend: Backend,
+    redis: &str,
+    n: usize,
+    tweak: impl FnOnce(&mut Config),
+) -> Option<Vec<TestServer>> {
+    let prefix = random_name();
+    let first = TestServer::start_with(backend, |c| {
+        c.redis_url = redis.to_owned();
+        c.redis_prefix = prefix;
+        c.cluster_node_ttl_secs = 3;
+        tweak(c);
+    })
+    .await?;
+    let mut nodes = vec![first];
+    for _ in 1..n {
+        let node = nodes[0].node().await;
+        nodes.push(node);
+    }
+    // Each node is listening on the bus before the test starts.
+    for node in &nodes {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let health = node.session().get("/healthz", &[]).await;
+            if health.body["status"] == "ok" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a node did not join the bus: {}",
+                health.text
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    Some(nodes)
+}
+
+/// `n` nodes of one cluster on the machine's Redis (see [`cluster_on`]).
+pub async fn cluster(backend: Backend, n: usize) -> Option<Vec<TestServer>> {
+    let redis = redis_url()?;
+    cluster_on(backend, &redis, n, |_| {}).await
+}
+
+/// Expands each test `fn name(nodes: Vec<TestServer>)` into one `#[tokio::test]` per shared
+/// database, with three nodes on the machine's Redis: `postgres::name`, `mysql::name`.
+#[macro_export]
+macro_rules! cluster_tests {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(nodes) = $crate::common::cluster($crate::common::Backend::Postgres, 3).await {
+                    super::$name(nodes).await;
+                }
+            })*
+        }
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(nodes) = $crate::common::cluster($crate::common::Backend::MySql, 3).await {
+                    super::$name(nodes).await;
+                }
+            })*
+        }
+    };
+}
+
+/// Expands each test `fn name(backend: Backend)` (which sets up its own cluster) into one
+/// `#[tokio::test]` per shared database: `on_postgres::name`, `on_mysql::name`.
+#[macro_export]
+macro_rules! shared_database_tests {
+    ($($name:ident),* $(,)?) => {
+        mod on_postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($crate::common::Backend::Postgres).await;
+            })*
+        }
+        mod on_mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name($crate::common::Backend::MySql).await;
+            })*
+        }
+    };
+}
+
 /// The password every test account gets.
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -479,8 +612,17 @@ impl Ws {
         cookie: Option<&str>,
         headers: &[(&'static str, &str)],
     ) -> Result<Ws, u16> {
+        Self::try_connect_url(&server.ws_url(), cookie, headers).await
+    }
+
+    /// [`Ws::try_connect`] to the server at `url` (`ws://…/ws`).
+    pub async fn try_connect_url(
+        url: &str,
+        cookie: Option<&str>,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Ws, u16> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut request = server.ws_url().into_client_request().expect("request");
+        let mut request = url.into_client_request().expect("request");
         if let Some(cookie) = cookie {
             request
                 .headers_mut()
@@ -612,6 +754,28 @@ impl Ws {
                 Ok(Some(Ok(Message::Close(frame)))) => return Ok(frame.map(|f| u16::from(f.code))),
                 Ok(Some(Ok(_))) => continue,
                 Ok(None) | Ok(Some(Err(_))) => return Ok(None),
+            }
+        }
+    }
+
+    /// Every text frame until the connection ends (within `wait`), and the close code if
+    /// the server sent one.
+    pub async fn until_closed(&mut self, wait: std::time::Duration) -> (Vec<Value>, Option<u16>) {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut frames = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    frames.push(serde_json::from_str(&text).expect("frames are JSON"));
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return (frames, frame.map(|f| u16::from(f.code)));
+                }
+                Ok(Some(Ok(_))) => continue,
+                Ok(None) | Ok(Some(Err(_))) => return (frames, None),
+                Err(_) => panic!("still open after {wait:?}"),
             }
         }
     }

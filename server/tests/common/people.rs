@@ -58,3 +58,33 @@ pub fn text(client_id: &str, to: Value, text: &str) -> Value {
 pub fn to_user(u: &User) -> Value {
     json!({"user": u.id})
 }
+
+/// A group `owner` created through `server`, with each of `members` joined and approved;
+/// answers its id.
+pub async fn group(server: &TestServer, owner: &User, members: &[&User]) -> String {
+    let r = session(server, owner)
+        .post(
+            "/api/v1/community/create",
+            json!({"name": "Hikers", "description": ""}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let gid = r.body["id"].as_str().expect("id").to_owned();
+    for member in members {
+        let r = session(server, member)
+            .post(
+                "/api/v1/community/join",
+                json!({"community_id": gid, "memo": ""}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = session(server, owner)
+            .post(
+                "/api/v1/community/approve",
+                json!({"community_id": gid, "username": member.name}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    gid
+}

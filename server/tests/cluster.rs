@@ -1,0 +1,528 @@
+//! Several nodes of one cluster (PostgreSQL or MariaDB, and Redis) with real clients on
+//! different nodes: every cross-node path behaves as on one node, and the `after` cursor
+//! never skips a message while three nodes write at once.
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::people::{User, befriend, connect, group, session, text, to_user, user};
+use common::{TestServer, Ws};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+cluster_tests!(
+    messages_receipts_and_typing_cross_nodes,
+    presence_is_one_across_nodes,
+    relation_changes_and_ended_sessions_reach_every_node,
+    three_writers_never_make_a_reader_skip,
+);
+shared_database_tests!(
+    redis_stops_for_ten_seconds,
+    a_node_stopped_or_killed_loses_nothing,
+);
+
+fn to_group(id: &str) -> Value {
+    json!({"group": id})
+}
+
+async fn messages_receipts_and_typing_cross_nodes(nodes: Vec<TestServer>) {
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let alice = user(a, "alice").await;
+    let bob = user(b, "bob").await;
+    let carol = user(c, "carol").await;
+    befriend(a, &alice, &bob).await;
+    let group = group(c, &carol, &[&alice, &bob]).await;
+
+    let mut alice_a = connect(a, &alice).await;
+    let mut alice_b = connect(b, &alice).await;
+    let mut bob_b = connect(b, &bob).await;
+    let mut bob_c = connect(c, &bob).await;
+    let mut carol_c = connect(c, &carol).await;
+
+    // The first message of a conversation nobody opened yet, sender on A, receiver on B
+    // and C, the sender's other tab on B.
+    alice_a.send(text("m1", to_user(&bob), "hello")).await;
+    let ack = alice_a.next_of("ack").await;
+    let id = ack["id"].as_i64().unwrap();
+    for ws in [&mut bob_b, &mut bob_c, &mut alice_b] {
+        let m = ws.next_of("message").await;
+        assert_eq!(
+            (m["id"].as_i64(), m["from"].as_str()),
+            (Some(id), Some(alice.id.as_str()))
+        );
+    }
+    alice_a.none_of("message", 300).await;
+
+    // A group message from C reaches everybody, each connection once.
+    carol_c
+        .send(text("g1", to_group(&group), "club news"))
+        .await;
+    let gid = carol_c.next_of("ack").await["id"].as_i64().unwrap();
+    for ws in [&mut alice_a, &mut alice_b, &mut bob_b, &mut bob_c] {
+        assert_eq!(ws.next_of("message").await["id"].as_i64(), Some(gid));
+    }
+    for ws in [&mut alice_a, &mut bob_b, &mut carol_c] {
+        ws.none_of("message", 200).await;
+    }
+
+    // Bob reads on C: Alice's tabs on A and B get the receipt.
+    bob_c
+        .send(json!({"type": "read", "conversation": to_user(&alice), "up_to": id}))
+        .await;
+    for ws in [&mut alice_a, &mut alice_b] {
+        let r = ws.next_of("receipt").await;
+        assert_eq!(r["up_to"].as_i64(), Some(id));
+        assert_eq!(r["reader"], bob.id.as_str());
+    }
+
+    // Typing on B reaches Alice on A.
+    bob_b
+        .send(json!({"type": "typing", "to": to_user(&alice)}))
+        .await;
+    let t = alice_a.next_of("typing").await;
+    assert_eq!(t["from"], bob.id.as_str());
+}
+
+async fn presence_is_one_across_nodes(nodes: Vec<TestServer>) {
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let alice = user(a, "alice").await;
+    let bob = user(a, "bob").await;
+    befriend(a, &alice, &bob).await;
+
+    let mut bob_a = connect(a, &bob).await;
+    // Alice connects on B: Bob (on A) is online in her first frame.
+    let mut alice_b = Ws::connect(b, &alice.cookie).await;
+    let ready = alice_b.next_of("ready").await;
+    let bobs = ready["presence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user"] == bob.id.as_str())
+        .cloned()
+        .expect("bob in presence");
+    assert_eq!(bobs["online"], true, "{ready}");
+    // Bob hears Alice came online, once.
+    let p = bob_a.next_of("presence").await;
+    assert_eq!(
+        (p["user"].as_str(), p["online"].as_bool()),
+        (Some(alice.id.as_str()), Some(true))
+    );
+
+    // Bob opens a tab on C and closes the one on A: still online, nobody is told otherwise.
+    let bob_c = connect(c, &bob).await;
+    bob_a.close().await;
+    alice_b.none_of("presence", 700).await;
+    // Closing the last one, anywhere, takes him offline.
+    bob_c.close().await;
+    let p = alice_b.next_of("presence").await;
+    assert_eq!(
+        (p["user"].as_str(), p["online"].as_bool()),
+        (Some(bob.id.as_str()), Some(false))
+    );
+    assert!(p["last_seen"].as_i64().is_some(), "{p}");
+}
+
+async fn relation_changes_and_ended_sessions_reach_every_node(nodes: Vec<TestServer>) {
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let alice = user(a, "alice").await;
+    let bob = user(a, "bob").await;
+    befriend(a, &alice, &bob).await;
+    let mut bob_b = connect(b, &bob).await;
+    let mut alice_c = connect(c, &alice).await;
+    // B now holds "friends" in its cache.
+    bob_b.send(text("before", to_user(&alice), "hi")).await;
+    bob_b.next_of("ack").await;
+    alice_c.next_of("message").await;
+
+    // Alice unfriends Bob through A: Bob on B hears it, and B refuses his next message at
+    // once (its cache forgot the friendship when the event arrived).
+    let r = session(a, &alice)
+        .post("/api/v1/relation/remove", json!({"username": bob.name}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let rel = bob_b.next_of("relation").await;
+    assert_eq!(rel["change"], "friend_removed");
+    bob_b
+        .send(text("after", to_user(&alice), "still there?"))
+        .await;
+    let err = bob_b.next_of("error").await;
+    assert_eq!(err["code"], "not_friends", "{err}");
+    alice_c.none_of("message", 300).await;
+
+    // Bob signs out through A: his socket on B closes at once, not at the next check.
+    let started = Instant::now();
+    let r = session(a, &bob)
+        .post("/api/v1/user/logout", json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let code = bob_b.close_code(Duration::from_secs(5)).await;
+    assert_eq!(code, Ok(Some(app::protocol::close::SESSION_ENDED)));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// Three nodes write into one group and into direct conversations at once while a reader
+/// on yet another connection syncs all the while: it ends with every message it may see,
+/// each exactly once and in ascending id order, which is only possible if the cursor never
+/// passed a message that committed later.
+async fn three_writers_never_make_a_reader_skip(nodes: Vec<TestServer>) {
+    const PER_WRITER: usize = 60;
+    let reader = user(&nodes[0], "reader").await;
+    let mut writers = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        for j in 0..2 {
+            let w = user(node, &format!("writer{i}{j}")).await;
+            befriend(node, &reader, &w).await;
+            writers.push((i, w));
+        }
+    }
+    let members: Vec<&User> = writers.iter().map(|(_, w)| w).collect();
+    let group = group(&nodes[0], &reader, &members).await;
+
+    let mut sync_ws = connect(&nodes[1], &reader).await;
+    let mut tasks = Vec::new();
+    for (n, (node, w)) in writers.iter().enumerate() {
+        let mut ws = connect(&nodes[*node], w).await;
+        let (reader_id, group) = (reader.id.clone(), group.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for k in 0..PER_WRITER {
+                let to = if k % 2 == 0 {
+                    json!({"user": reader_id})
+                } else {
+                    to_group(&group)
+                };
+                ws.send(text(&format!("w{n}-{k}"), to, "x")).await;
+                // Two in flight at a time: batches of several messages on every node.
+                if k % 2 == 1 {
+                    for _ in 0..2 {
+                        ids.push(ws.next_of("ack").await["id"].as_i64().unwrap());
+                    }
+                }
+            }
+            ids
+        }));
+    }
+
+    // The reader syncs from its cursor over and over while the writers write.
+    let mut seen: Vec<i64> = Vec::new();
+    let mut cursor = 0i64;
+    while !tasks.iter().all(|t| t.is_finished()) {
+        sync_once(&mut sync_ws, &mut cursor, &mut seen).await;
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let mut written = Vec::new();
+    for t in tasks {
+        written.extend(t.await.expect("writer"));
+    }
+    sync_once(&mut sync_ws, &mut cursor, &mut seen).await;
+
+    assert_eq!(written.len(), writers.len() * PER_WRITER);
+    let unique: HashSet<i64> = seen.iter().copied().collect();
+    assert_eq!(unique.len(), seen.len(), "a message came twice");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "out of order");
+    let mut expected = written.clone();
+    expected.sort_unstable();
+    // The group's creation notices and such are not in `written`; every written one is seen.
+    let missing: Vec<i64> = expected
+        .iter()
+        .filter(|id| !unique.contains(id))
+        .copied()
+        .collect();
+    assert!(missing.is_empty(), "the reader never saw {missing:?}");
+}
+
+/// Syncs from `cursor` until the server has nothing more, collecting the ids.
+async fn sync_once(ws: &mut Ws, cursor: &mut i64, seen: &mut Vec<i64>) {
+    loop {
+        ws.send(json!({"type": "sync", "after": *cursor})).await;
+        let page = ws.next_of("synced").await;
+        for m in page["messages"].as_array().unwrap() {
+            seen.push(m["id"].as_i64().unwrap());
+        }
+        *cursor = page["cursor"].as_i64().unwrap();
+        if page["more"] != true {
+            return;
+        }
+    }
+}
+
+/// A Redis of the test's own (`redis-server` on a free port, nothing on disk), to stop
+/// and start again.
+struct PrivateRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.resume();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn resume(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until `node`'s health check answers `status`.
+async fn wait_health(node: &TestServer, status: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let health = node.session().get("/healthz", &[]).await;
+        if health.body["status"] == status {
+            return health.body;
+        }
+        assert!(Instant::now() < deadline, "health stayed {}", health.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Redis goes away for 10 s while both nodes have traffic: each node goes on storing,
+/// acknowledging and delivering to its own connections, says `degraded`, and when Redis is
+/// back every client is told to resync and ends up with everything, once.
+async fn redis_stops_for_ten_seconds(backend: common::Backend) {
+    let mut redis = PrivateRedis::start();
+    let Some(nodes) = common::cluster_on(backend, &redis.url(), 2, |_| {}).await else {
+        return;
+    };
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let alice = user(a, "alice").await;
+    let bob = user(a, "bob").await;
+    befriend(a, &alice, &bob).await;
+    let mut alice_a = connect(a, &alice).await;
+    let mut alice_a2 = connect(a, &alice).await;
+    let mut bob_b = connect(b, &bob).await;
+
+    redis.kill();
+    for node in [a, b] {
+        let health = wait_health(node, "degraded", Duration::from_secs(10)).await;
+        assert_eq!(health["bus"], "unavailable", "{health}");
+    }
+    let down = Instant::now();
+    let mut alice_sent = Vec::new();
+    let mut bob_sent = Vec::new();
+    let mut k = 0;
+    while down.elapsed() < Duration::from_secs(10) {
+        alice_a
+            .send(text(&format!("a{k}"), to_user(&bob), "while down"))
+            .await;
+        alice_sent.push(alice_a.next_of("ack").await["id"].as_i64().unwrap());
+        // Alice's other tab on the same node sees it at once.
+        assert_eq!(
+            alice_a2.next_of("message").await["id"].as_i64(),
+            alice_sent.last().copied()
+        );
+        bob_b
+            .send(text(&format!("b{k}"), to_user(&alice), "me too"))
+            .await;
+        bob_sent.push(bob_b.next_of("ack").await["id"].as_i64().unwrap());
+        k += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    redis.resume();
+    for node in [a, b] {
+        wait_health(node, "ok", Duration::from_secs(15)).await;
+    }
+    // Each client is told to resync and, syncing, gets what it missed exactly once.
+    for (ws, want) in [(&mut bob_b, &alice_sent), (&mut alice_a, &bob_sent)] {
+        let mut seen = Vec::new();
+        loop {
+            let frame = ws.next().await.expect("open");
+            if frame["type"] == "resync" {
+                break;
+            }
+            if frame["type"] == "message" {
+                seen.push(frame["id"].as_i64().unwrap());
+            }
+        }
+        let mut cursor = 0;
+        sync_once(ws, &mut cursor, &mut seen).await;
+        let got: HashSet<i64> = seen.iter().copied().collect();
+        for id in want {
+            assert!(got.contains(id), "message {id} never arrived");
+        }
+    }
+    // And the bus carries live traffic again.
+    alice_a.send(text("after", to_user(&bob), "back")).await;
+    let id = alice_a.next_of("ack").await["id"].as_i64();
+    assert_eq!(bob_b.next_of("message").await["id"].as_i64(), id);
+}
+
+/// A node running as a child process of the test (the real binary), so that it can be
+/// sent signals: same database, Redis and prefix as `like`.
+struct ChildNode {
+    child: std::process::Child,
+    base: String,
+}
+
+impl ChildNode {
+    async fn start(like: &TestServer) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let c = &like.config;
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", &like.database_url)
+            .env("DATA_DIR", &c.data_dir)
+            .env("REDIS_URL", &c.redis_url)
+            .env("REDIS_PREFIX", &c.redis_prefix)
+            .env("CLUSTER_NODE_TTL_SECS", c.cluster_node_ttl_secs.to_string())
+            .env("REGISTER_MAX_PER_IP", "10000")
+            .env("LOG_LEVEL", "warn")
+            .spawn()
+            .expect("start the server binary");
+        let node = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let health = like
+                .client
+                .get(format!("{}/healthz", node.base))
+                .send()
+                .await;
+            if let Ok(res) = health
+                && res.json::<Value>().await.is_ok_and(|b| b["status"] == "ok")
+            {
+                return node;
+            }
+            assert!(Instant::now() < deadline, "the child node did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A WebSocket to this node with `u`'s session; answers it after `ready`.
+    async fn connect(&self, u: &User) -> Ws {
+        let url = format!("{}/ws", self.base.replacen("http://", "ws://", 1));
+        let mut ws = Ws::try_connect_url(&url, Some(&u.cookie), &[])
+            .await
+            .expect("upgrade");
+        assert_eq!(ws.next().await.expect("ready")["type"], "ready");
+        ws
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+}
+
+impl Drop for ChildNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Alice writes through a node that goes away mid-stream, gracefully (SIGTERM: sockets
+/// closed with 1012, the batch in hand stored, the process exits) and then brutally
+/// (SIGKILL). Each time she reconnects to the other node and sends what was not
+/// acknowledged again, with the same client ids: Bob, on the surviving node, ends with
+/// every message exactly once, and sees her offline when her node died.
+async fn a_node_stopped_or_killed_loses_nothing(backend: common::Backend) {
+    let Some(redis) = common::redis_url() else {
+        return;
+    };
+    let Some(nodes) = common::cluster_on(backend, &redis, 1, |_| {}).await else {
+        return;
+    };
+    let a = &nodes[0];
+    let alice = user(a, "alice").await;
+    let bob = user(a, "bob").await;
+    befriend(a, &alice, &bob).await;
+    let mut bob_a = connect(a, &bob).await;
+    let mut received: Vec<i64> = Vec::new();
+    for (round, signal) in ["TERM", "KILL"].into_iter().enumerate() {
+        let mut b = ChildNode::start(a).await;
+        let mut alice_b = b.connect(&alice).await;
+        let p = bob_a.next_of("presence").await;
+        assert_eq!(p["online"], true, "{p}");
+        let ids: Vec<String> = (0..30).map(|k| format!("r{round}-{k}")).collect();
+        for id in &ids {
+            alice_b.send(text(id, to_user(&bob), "mid-stream")).await;
+        }
+        b.signal(signal);
+        // What Alice's page learns before her socket ends.
+        let (frames, code) = alice_b.until_closed(Duration::from_secs(10)).await;
+        let acked: HashSet<String> = frames
+            .iter()
+            .filter(|f| f["type"] == "ack")
+            .map(|f| f["client_id"].as_str().unwrap().to_owned())
+            .collect();
+        if signal == "TERM" {
+            assert_eq!(code, Some(app::protocol::close::RESTARTING));
+            let status = b.child.wait().expect("exit status");
+            assert!(status.success(), "a graceful stop exits 0: {status}");
+        } else {
+            assert_eq!(code, None, "a killed node says nothing");
+            // Her node is dead: Bob sees her go offline within the node TTL.
+            let p = bob_a.next_of("presence").await;
+            assert_eq!(
+                (p["user"].as_str(), p["online"].as_bool()),
+                (Some(alice.id.as_str()), Some(false))
+            );
+        }
+        // She reconnects to the surviving node and resends what was not acknowledged.
+        let mut alice_a = connect(a, &alice).await;
+        for id in ids.iter().filter(|id| !acked.contains(*id)) {
+            alice_a.send(text(id, to_user(&bob), "mid-stream")).await;
+            alice_a.next_of("ack").await;
+        }
+        alice_a.close().await;
+        // Bob, live and then by sync, has each of the 30 once.
+        loop {
+            match bob_a.next_within(Duration::from_millis(500)).await {
+                Ok(Some(f)) if f["type"] == "message" => received.push(f["id"].as_i64().unwrap()),
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+    }
+    let mut cursor = 0;
+    let mut synced = Vec::new();
+    sync_once(&mut bob_a, &mut cursor, &mut synced).await;
+    assert_eq!(synced.len(), 60, "each message stored once: {synced:?}");
+    let live: HashSet<i64> = received.iter().copied().collect();
+    assert_eq!(live.len(), received.len(), "a message arrived twice");
+    assert!(live.iter().all(|id| synced.contains(id)));
+}
