@@ -16,6 +16,7 @@ cluster_tests!(
     presence_is_one_across_nodes,
     relation_changes_and_ended_sessions_reach_every_node,
     three_writers_never_make_a_reader_skip,
+    a_call_rings_and_signals_across_nodes,
 );
 shared_database_tests!(
     redis_stops_for_ten_seconds,
@@ -525,4 +526,123 @@ async fn a_node_stopped_or_killed_loses_nothing(backend: common::Backend) {
     let live: HashSet<i64> = received.iter().copied().collect();
     assert_eq!(live.len(), received.len(), "a message arrived twice");
     assert!(live.iter().all(|id| synced.contains(id)));
+}
+
+fn call(kind: &str, call_id: &str) -> Value {
+    json!({"type": kind, "call_id": call_id})
+}
+
+/// Alice on A calls Bob, whose tabs are on B and C; Carol on B calls Bob meanwhile. Each
+/// step is what one node does: ringing on every device, busy, answered elsewhere, and
+/// signals only between the two answering sessions, wherever they are.
+async fn a_call_rings_and_signals_across_nodes(nodes: Vec<TestServer>) {
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let alice = user(a, "alice").await;
+    let bob = user(b, "bob").await;
+    let carol = user(c, "carol").await;
+    befriend(a, &alice, &bob).await;
+    befriend(a, &carol, &bob).await;
+    let mut alice_a = connect(a, &alice).await;
+    let mut bob_b = connect(b, &bob).await;
+    let mut bob_c = connect(c, &bob).await;
+    let mut carol_b = connect(b, &carol).await;
+    let first = uuid::Uuid::new_v4().to_string();
+    let second = uuid::Uuid::new_v4().to_string();
+
+    alice_a
+        .send(
+            json!({"type": "call_invite", "call_id": first, "to": to_user(&bob), "media": "video"}),
+        )
+        .await;
+    assert_eq!(
+        alice_a.next_of("call_ringing").await["call_id"],
+        first.as_str()
+    );
+    for tab in [&mut bob_b, &mut bob_c] {
+        assert_eq!(tab.next_of("call_invite").await["from"], alice.id.as_str());
+    }
+    // A tab Bob opens on A while it rings rings too.
+    let mut bob_a = connect(a, &bob).await;
+    assert_eq!(
+        bob_a.next_of("call_invite").await["call_id"],
+        first.as_str()
+    );
+
+    // Bob answers on C.
+    bob_c.send(call("call_accept", &first)).await;
+    assert_eq!(
+        alice_a.next_of("call_accepted").await["call_id"],
+        first.as_str()
+    );
+    for tab in [&mut bob_b, &mut bob_a] {
+        assert_eq!(
+            tab.next_of("call_ended").await["outcome"],
+            "answered_elsewhere"
+        );
+    }
+    // Carol, on B, finds him busy: the call is held on A.
+    carol_b
+        .send(json!({"type": "call_invite", "call_id": second, "to": to_user(&bob), "media": "audio"}))
+        .await;
+    assert_eq!(carol_b.next_of("call_ended").await["outcome"], "busy");
+
+    // Signals go between Alice on A and Bob on C only.
+    alice_a
+        .send(json!({"type": "call_offer", "call_id": first, "sdp": "v=0 offer"}))
+        .await;
+    assert_eq!(bob_c.next_of("call_offer").await["sdp"], "v=0 offer");
+    bob_b
+        .send(json!({"type": "call_answer", "call_id": first, "sdp": "v=0 wrong tab"}))
+        .await;
+    let refused = bob_b.next_of("error").await;
+    assert_eq!(refused["code"], "forbidden", "{refused}");
+    assert_eq!(refused["client_id"], first.as_str());
+    bob_c
+        .send(json!({"type": "call_answer", "call_id": first, "sdp": "v=0 answer"}))
+        .await;
+    assert_eq!(alice_a.next_of("call_answer").await["sdp"], "v=0 answer");
+    let candidate = json!({"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host", "sdp_mid": "0", "sdp_m_line_index": 0});
+    bob_c
+        .send(json!({"type": "call_candidate", "call_id": first, "candidate": candidate}))
+        .await;
+    assert_eq!(
+        alice_a.next_of("call_candidate").await["candidate"],
+        candidate
+    );
+    bob_b.none_of("call_offer", 200).await;
+
+    // Bob hangs up on C: both sides hear it, the record is stored once.
+    bob_c.send(call("call_hangup", &first)).await;
+    assert_eq!(alice_a.next_of("call_ended").await["outcome"], "completed");
+    assert_eq!(bob_c.next_of("call_ended").await["outcome"], "completed");
+    // Signals for a call that is over, sent from a node that never held it.
+    bob_c
+        .send(json!({"type": "call_offer", "call_id": first, "sdp": "v=0 late"}))
+        .await;
+    assert_eq!(bob_c.next_of("error").await["code"], "not_found");
+
+    // Bob is free again: Carol's next call rings him on every node, and she cancels.
+    let third = uuid::Uuid::new_v4().to_string();
+    carol_b
+        .send(
+            json!({"type": "call_invite", "call_id": third, "to": to_user(&bob), "media": "audio"}),
+        )
+        .await;
+    assert_eq!(
+        carol_b.next_of("call_ringing").await["call_id"],
+        third.as_str()
+    );
+    for tab in [&mut bob_a, &mut bob_c] {
+        assert_eq!(tab.next_of("call_invite").await["call_id"], third.as_str());
+    }
+    carol_b.send(call("call_cancel", &third)).await;
+    for tab in [&mut bob_a, &mut bob_b, &mut bob_c] {
+        let ended = loop {
+            let f = tab.next_of("call_ended").await;
+            if f["call_id"] == third.as_str() {
+                break f;
+            }
+        };
+        assert_eq!(ended["outcome"], "cancelled");
+    }
 }

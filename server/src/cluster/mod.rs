@@ -13,6 +13,7 @@
 //! Presence lives in Redis with expiry times (see [`presence`]): each node renews its
 //! users every `node_ttl / 3`, so a node that dies takes its users offline within
 //! `node_ttl`, and a surviving node tells their friends.
+pub mod calls;
 pub mod presence;
 
 use std::sync::Arc;
@@ -55,11 +56,30 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Remote {
-    /// A frame for every connection of these users.
+    /// A frame for every connection of these users but `skip` (connection ids are unique
+    /// across nodes).
     Deliver {
         users: Vec<Uuid>,
         frame: Box<RawValue>,
+        #[serde(default)]
+        skip: Option<u64>,
     },
+    /// A frame for one connection, wherever it is.
+    ToConn {
+        user: Uuid,
+        conn: u64,
+        frame: Box<RawValue>,
+    },
+    /// A session does something to a call held on another node.
+    Call {
+        call_id: String,
+        user: Uuid,
+        conn: u64,
+        op: crate::relay::calls::CallOp,
+    },
+    /// A connection opened (`open`) or closed: calls held elsewhere for its user ring on
+    /// it, or end with it.
+    CallSession { user: Uuid, conn: u64, open: bool },
     /// Committed relation changes: forget the cached permissions they touch, and tell
     /// each user concerned.
     Relation { events: Vec<RelationEvent> },
@@ -158,14 +178,21 @@ impl Cluster {
         }
     }
 
-    /// A frame for every connection of `users` on the other nodes.
-    pub fn deliver(&self, users: &[Uuid], frame: &str) {
-        match RawValue::from_string(frame.to_owned()) {
-            Ok(frame) => self.send(Remote::Deliver {
+    /// A frame for every connection of `users` on the other nodes, but `skip`.
+    pub fn deliver(&self, users: &[Uuid], frame: &str, skip: Option<u64>) {
+        if let Some(frame) = raw(frame) {
+            self.send(Remote::Deliver {
                 users: users.to_vec(),
                 frame,
-            }),
-            Err(err) => tracing::error!(%err, "a frame that is not JSON was not published"),
+                skip,
+            });
+        }
+    }
+
+    /// A frame for connection `conn` of `user`, on whichever other node has it.
+    pub fn to_conn(&self, user: Uuid, conn: u64, frame: &str) {
+        if let Some(frame) = raw(frame) {
+            self.send(Remote::ToConn { user, conn, frame });
         }
     }
 
@@ -245,6 +272,13 @@ impl Cluster {
             }
         }
     }
+}
+
+/// A frame as raw JSON, for carrying without escaping.
+fn raw(frame: &str) -> Option<Box<RawValue>> {
+    RawValue::from_string(frame.to_owned())
+        .inspect_err(|err| tracing::error!(%err, "a frame that is not JSON was not published"))
+        .ok()
 }
 
 /// Publishes the outbox in order, many events per Redis message. A message that cannot

@@ -117,7 +117,7 @@ return offline"
 const HEARTBEAT_CHUNK: usize = 1000;
 
 impl Cluster {
-    fn key(&self, rest: &str) -> String {
+    pub(super) fn key(&self, rest: &str) -> String {
         format!("{}:{rest}", self.settings.prefix)
     }
 
@@ -129,7 +129,7 @@ impl Cluster {
         self.key(&format!("node:{}:users", self.node))
     }
 
-    fn ttl_ms(&self) -> u64 {
+    pub(super) fn ttl_ms(&self) -> u64 {
         u64::try_from(self.settings.node_ttl.as_millis()).unwrap_or(u64::MAX)
     }
 

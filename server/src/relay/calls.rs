@@ -65,11 +65,24 @@ struct Call {
 }
 
 /// A description or candidate to forward.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Signal {
     Offer(String),
     Answer(String),
     Candidate(IceCandidate),
+}
+
+/// What a session does to a call that exists (on a cluster, the node that holds the call
+/// is told by the node of the session).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOp {
+    Accept,
+    Decline,
+    Cancel,
+    Hangup,
+    Signal(Signal),
 }
 
 #[derive(Default)]
@@ -115,6 +128,46 @@ impl Calls {
         self.len() == 0
     }
 
+    /// Whether the call `call_id` is held here.
+    pub fn has(&self, call_id: &str) -> bool {
+        self.state().calls.contains_key(call_id)
+    }
+
+    /// The calls held here: id, caller and callee.
+    pub fn held(&self) -> Vec<(String, Uuid, Uuid)> {
+        self.state()
+            .calls
+            .iter()
+            .map(|(id, c)| (id.clone(), c.caller.user, c.callee))
+            .collect()
+    }
+
+    /// Carries out `op` from `who`.
+    pub fn apply(&self, who: Session, call_id: &str, op: CallOp) -> Result<Vec<Effect>, ApiError> {
+        match op {
+            CallOp::Accept => self.accept(who, call_id),
+            CallOp::Decline => self.decline(who, call_id),
+            CallOp::Cancel => self.cancel(who, call_id),
+            CallOp::Hangup => self.hangup(who, call_id),
+            CallOp::Signal(signal) => self.signal(who, call_id, signal),
+        }
+    }
+
+    /// `caller` rings `callee`, who is in a call held elsewhere (another node): a busy
+    /// attempt, ended at once and recorded.
+    pub fn busy(
+        &self,
+        caller: Session,
+        callee: Uuid,
+        call_id: &str,
+        media: CallMedia,
+    ) -> Vec<Effect> {
+        vec![
+            Effect::ToSession(caller, ended(call_id, CallOutcome::Busy, 0)),
+            record(call_id, caller.user, callee, media, CallOutcome::Busy, 0),
+        ]
+    }
+
     /// `caller` rings `callee` (their friendship is checked by the caller of this). A callee
     /// already in a call makes it a busy attempt, ended at once and recorded.
     pub fn invite(
@@ -148,10 +201,7 @@ impl Calls {
             ));
         }
         if state.by_user.contains_key(&callee) {
-            return Ok(vec![
-                Effect::ToSession(caller, ended(call_id, CallOutcome::Busy, 0)),
-                record(call_id, caller.user, callee, media, CallOutcome::Busy, 0),
-            ]);
+            return Ok(self.busy(caller, callee, call_id, media));
         }
         state.calls.insert(
             call_id.to_owned(),

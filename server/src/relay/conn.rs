@@ -19,10 +19,11 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::calls::{self, Session, Signal};
+use super::calls::{self, CallOp, Session, Signal};
 use super::hub::{Connection, Frame};
 use super::store::Job;
 use super::{Relay, frame};
+use crate::cluster::calls::Claim;
 
 /// Malformed frames tolerated per connection before it is closed.
 const MAX_STRIKES: u32 = 20;
@@ -65,6 +66,12 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
             }
         },
     };
+    // Recorded (on a cluster, in Redis) before the client sees `ready`: a tab it opens next,
+    // on any node, finds this one, and closing another tab meanwhile does not look like
+    // going offline.
+    if registered == Some(true) {
+        Box::pin(relay.came_online(me)).await;
+    }
     let writer = tokio::spawn(write_loop(
         sink,
         opening,
@@ -77,15 +84,19 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
         linger(stream).await;
         return;
     }
-    if registered == Some(true) {
-        Box::pin(relay.came_online(me)).await;
-    }
     // A call ringing for this user rings on this new tab too.
     let effects = relay.calls.connected(Session {
         user: me,
         conn: conn.id,
     });
     relay.apply_call_effects(effects);
+    if let Some(cluster) = &relay.cluster {
+        cluster.send(crate::cluster::Remote::CallSession {
+            user: me,
+            conn: conn.id,
+            open: true,
+        });
+    }
     let closed_by_us = read_loop(&relay, &user, &conn, stream).await;
     conn.closed.cancel();
     // A call this connection was part of ends with it.
@@ -94,6 +105,13 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
         conn: conn.id,
     });
     relay.apply_call_effects(effects);
+    if let Some(cluster) = &relay.cluster {
+        cluster.send(crate::cluster::Remote::CallSession {
+            user: me,
+            conn: conn.id,
+            open: false,
+        });
+    }
     let _ = writer.await;
     if relay.hub.unregister(me, conn.id) {
         Box::pin(relay.went_offline(me)).await;
@@ -447,41 +465,31 @@ impl Reader<'_> {
                 return self.call_result(result, call_id);
             }
             ClientMessage::CallAccept { call_id } => {
-                let result = self.relay.calls.accept(self.session(), &call_id);
-                return self.call_result(result, call_id);
+                return self.call_op(call_id, CallOp::Accept).await;
             }
             ClientMessage::CallDecline { call_id } => {
-                let result = self.relay.calls.decline(self.session(), &call_id);
-                return self.call_result(result, call_id);
+                return self.call_op(call_id, CallOp::Decline).await;
             }
             ClientMessage::CallCancel { call_id } => {
-                let result = self.relay.calls.cancel(self.session(), &call_id);
-                return self.call_result(result, call_id);
+                return self.call_op(call_id, CallOp::Cancel).await;
             }
             ClientMessage::CallHangup { call_id } => {
-                let result = self.relay.calls.hangup(self.session(), &call_id);
-                return self.call_result(result, call_id);
+                return self.call_op(call_id, CallOp::Hangup).await;
             }
             ClientMessage::CallOffer { call_id, sdp } => {
-                let result = self
-                    .relay
-                    .calls
-                    .signal(self.session(), &call_id, Signal::Offer(sdp));
-                return self.call_result(result, call_id);
+                return self
+                    .call_op(call_id, CallOp::Signal(Signal::Offer(sdp)))
+                    .await;
             }
             ClientMessage::CallAnswer { call_id, sdp } => {
-                let result = self
-                    .relay
-                    .calls
-                    .signal(self.session(), &call_id, Signal::Answer(sdp));
-                return self.call_result(result, call_id);
+                return self
+                    .call_op(call_id, CallOp::Signal(Signal::Answer(sdp)))
+                    .await;
             }
             ClientMessage::CallCandidate { call_id, candidate } => {
-                let result =
-                    self.relay
-                        .calls
-                        .signal(self.session(), &call_id, Signal::Candidate(candidate));
-                return self.call_result(result, call_id);
+                return self
+                    .call_op(call_id, CallOp::Signal(Signal::Candidate(candidate)))
+                    .await;
             }
         };
         if let Err(err) = result {
@@ -505,6 +513,31 @@ impl Reader<'_> {
         }
     }
 
+    /// Carries out `op` on the call `call_id`: here when this node holds the call, else
+    /// (on a cluster) on the node that does, which answers this connection itself.
+    async fn call_op(&self, call_id: String, op: CallOp) {
+        let who = self.session();
+        if !self.relay.calls.has(&call_id)
+            && let Some(cluster) = &self.relay.cluster
+        {
+            match cluster.call_exists(&call_id).await {
+                Ok(true) => {
+                    cluster.send(crate::cluster::Remote::Call {
+                        call_id,
+                        user: who.user,
+                        conn: who.conn,
+                        op,
+                    });
+                    return;
+                }
+                Ok(false) => {}
+                Err(err) => tracing::warn!(%err, "cannot tell where a call is held"),
+            }
+        }
+        let result = self.relay.calls.apply(who, &call_id, op);
+        self.call_result(result, call_id);
+    }
+
     /// Rings a friend, if the caller may call them.
     async fn call_invite(
         &self,
@@ -523,10 +556,42 @@ impl Reader<'_> {
         self.relay
             .recipients(self.me(), Target::User(callee))
             .await?;
-        let online = self.relay.hub.is_online(callee);
-        self.relay
+        let online = self.relay.online(&[callee]).await.first() == Some(&true);
+        let Some(cluster) = &self.relay.cluster else {
+            return self
+                .relay
+                .calls
+                .invite(self.session(), callee, call_id, media, online);
+        };
+        if Uuid::parse_str(call_id).is_err() {
+            return Err(ApiError::invalid("call_id", "call_id is a UUID."));
+        }
+        // Who is in a call is known to Redis, wherever the call is held.
+        match cluster.claim_call(call_id, self.me(), callee).await {
+            Ok(Claim::CallerBusy) => {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    "You are already in a call.",
+                ));
+            }
+            Ok(Claim::CalleeBusy) => {
+                return Ok(self
+                    .relay
+                    .calls
+                    .busy(self.session(), callee, call_id, media));
+            }
+            Ok(Claim::Claimed) => {}
+            // Redis is down: this node's knowledge only.
+            Err(err) => tracing::warn!(%err, "cannot tell who is in a call elsewhere"),
+        }
+        let invited = self
+            .relay
             .calls
-            .invite(self.session(), callee, call_id, media, online)
+            .invite(self.session(), callee, call_id, media, online);
+        if invited.is_err() {
+            let _ = cluster.release_call(call_id, self.me(), callee).await;
+        }
+        invited
     }
 
     fn target(peer: &Peer) -> Result<Target, ApiError> {

@@ -59,10 +59,22 @@ impl Connection {
     }
 }
 
-#[derive(Default)]
 pub struct Hub {
     users: RwLock<HashMap<Uuid, Vec<Connection>>>,
     next_id: AtomicU64,
+}
+
+impl Default for Hub {
+    /// Connection ids start at a random multiple of 2³², so that the ids of different
+    /// server processes (the nodes of a cluster) do not meet: a node can name a connection
+    /// on another one.
+    fn default() -> Self {
+        let high = (Uuid::new_v4().as_u128() >> 96) as u64;
+        Self {
+            users: RwLock::default(),
+            next_id: AtomicU64::new(high << 32),
+        }
+    }
 }
 
 impl Hub {

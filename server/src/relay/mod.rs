@@ -100,7 +100,7 @@ pub struct ClusterBus {
 impl Bus for ClusterBus {
     fn publish(&self, users: &[Uuid], frame: &Frame, skip: Option<u64>) {
         self.hub.deliver(users, frame, skip);
-        self.cluster.deliver(users, frame.as_str());
+        self.cluster.deliver(users, frame.as_str(), skip);
     }
 }
 
@@ -131,7 +131,14 @@ pub struct Relay {
     pub cluster: Option<Arc<Cluster>>,
     /// Set when the process is shutting down: no new connections.
     closing: std::sync::atomic::AtomicBool,
+    /// Calls that ended here lately (cluster): an operation another node forwards for one
+    /// of them, before Redis forgot it, is answered `not_found` from here.
+    ended_calls: std::sync::Mutex<std::collections::VecDeque<(String, std::time::Instant)>>,
 }
+
+/// How long a node remembers the calls that ended on it, and how many at most.
+const ENDED_CALLS_KEPT: Duration = Duration::from_secs(60);
+const ENDED_CALLS_MAX: usize = 10_000;
 
 impl Relay {
     /// Starts the relay for one server process: its message writer, the listener that
@@ -171,6 +178,7 @@ impl Relay {
             calls: calls::Calls::default(),
             cluster,
             closing: std::sync::atomic::AtomicBool::new(false),
+            ended_calls: std::sync::Mutex::default(),
         });
         tokio::spawn(forward_relation_events(Arc::downgrade(&relay)));
         tokio::spawn(close_ended_sessions(Arc::downgrade(&relay)));
@@ -184,6 +192,29 @@ impl Relay {
             tokio::spawn(node::keep_presence(Arc::downgrade(&relay)));
         }
         relay
+    }
+
+    /// Remembers that `call_id` ended here.
+    fn call_ended(&self, call_id: &str) {
+        let mut ended = self.ended_calls.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        while ended
+            .front()
+            .is_some_and(|(_, at)| now.duration_since(*at) > ENDED_CALLS_KEPT)
+            || ended.len() >= ENDED_CALLS_MAX
+        {
+            ended.pop_front();
+        }
+        ended.push_back((call_id.to_owned(), now));
+    }
+
+    /// Whether `call_id` ended here within the last minute.
+    pub(crate) fn ended_here(&self, call_id: &str) -> bool {
+        self.ended_calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|(id, _)| id == call_id)
     }
 
     /// The first step of a graceful shutdown: refuses new connections and closes every
@@ -306,10 +337,41 @@ impl Relay {
     /// Carries out what a call operation decided: frames to sessions and users, the call
     /// record, the ring timer.
     pub fn apply_call_effects(self: &Arc<Self>, effects: Vec<calls::Effect>) {
+        // On a cluster, a call that ends frees its users in Redis before anybody hears it
+        // ended, so that calling again at once does not find them busy.
+        let ended = effects.iter().find_map(|e| match e {
+            calls::Effect::Record {
+                call_id,
+                caller,
+                callee,
+                ..
+            } => Some((call_id.clone(), *caller, *callee)),
+            _ => None,
+        });
+        if let (Some(cluster), Some((call_id, caller, callee))) = (self.cluster.clone(), ended) {
+            self.call_ended(&call_id);
+            let relay = self.clone();
+            tokio::spawn(async move {
+                if let Err(err) = cluster.release_call(&call_id, caller, callee).await {
+                    tracing::warn!(%err, "could not free a call's users (they expire)");
+                }
+                relay.carry_out(effects);
+            });
+            return;
+        }
+        self.carry_out(effects);
+    }
+
+    fn carry_out(self: &Arc<Self>, effects: Vec<calls::Effect>) {
         for effect in effects {
             match effect {
                 calls::Effect::ToSession(session, event) => {
-                    self.hub.send_to(session.user, session.conn, frame(&event));
+                    let frame = frame(&event);
+                    if !self.hub.send_to(session.user, session.conn, frame.clone())
+                        && let Some(cluster) = &self.cluster
+                    {
+                        cluster.to_conn(session.user, session.conn, frame.as_str());
+                    }
                 }
                 calls::Effect::ToUser { user, skip, event } => {
                     self.bus.publish(&[user], &frame(&event), skip);

@@ -5,6 +5,7 @@ use std::sync::Weak;
 use app::protocol::ServerEvent;
 use tokio::sync::mpsc;
 
+use super::calls::{Effect, Session};
 use super::{Relay, close_sessions, frame, relation_frames};
 use crate::cluster::{Incoming, Remote};
 
@@ -13,10 +14,47 @@ pub(super) async fn apply_remote(relay: Weak<Relay>, mut rx: mpsc::Receiver<Inco
     while let Some(incoming) = rx.recv().await {
         let Some(relay) = relay.upgrade() else { return };
         match incoming {
-            Incoming::Event(Remote::Deliver { users, frame }) => {
+            Incoming::Event(Remote::Deliver { users, frame, skip }) => {
                 relay
                     .hub
-                    .deliver(&users, &super::Frame::from(frame.get()), None);
+                    .deliver(&users, &super::Frame::from(frame.get()), skip);
+            }
+            Incoming::Event(Remote::ToConn { user, conn, frame }) => {
+                relay
+                    .hub
+                    .send_to(user, conn, super::Frame::from(frame.get()));
+            }
+            Incoming::Event(Remote::Call {
+                call_id,
+                user,
+                conn,
+                op,
+            }) => {
+                // Only the node holding the call acts (or the one where it just ended); it
+                // answers the session itself.
+                if relay.calls.has(&call_id) || relay.ended_here(&call_id) {
+                    let who = Session { user, conn };
+                    match relay.calls.apply(who, &call_id, op) {
+                        Ok(effects) => relay.apply_call_effects(effects),
+                        Err(err) => relay.apply_call_effects(vec![Effect::ToSession(
+                            who,
+                            ServerEvent::Error {
+                                code: err.code,
+                                message: err.message,
+                                client_id: Some(call_id),
+                            },
+                        )]),
+                    }
+                }
+            }
+            Incoming::Event(Remote::CallSession { user, conn, open }) => {
+                let who = Session { user, conn };
+                let effects = if open {
+                    relay.calls.connected(who)
+                } else {
+                    relay.calls.disconnected(who)
+                };
+                relay.apply_call_effects(effects);
             }
             Incoming::Event(Remote::Relation { events }) => {
                 relay.core.permissions.forget(&events);
@@ -68,6 +106,12 @@ pub(super) async fn keep_presence(relay: Weak<Relay>) {
             }
             Ok(_) => first = false,
             Err(err) => tracing::warn!(%err, "presence heartbeat failed"),
+        }
+        // The calls held here keep their users busy everywhere.
+        for (call_id, caller, callee) in relay.calls.held() {
+            if let Err(err) = cluster.renew_call(&call_id, caller, callee).await {
+                tracing::warn!(%err, "could not renew a call");
+            }
         }
         match cluster.reap().await {
             Ok(offline) => {
