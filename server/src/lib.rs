@@ -104,6 +104,9 @@ impl Services {
             .cluster_settings()
             .map(cluster::Cluster::start)
             .transpose()?;
+        if let Some(cluster) = &cluster {
+            core.throttle.share(cluster::limits::windows(cluster));
+        }
         let relay = relay::Relay::start(core.clone(), config.relay_settings(), cluster);
         let media = media::Media::start(core.clone(), config.media_settings())?;
         Ok(Self { core, relay, media })

@@ -21,6 +21,7 @@ cluster_tests!(
 shared_database_tests!(
     redis_stops_for_ten_seconds,
     a_node_stopped_or_killed_loses_nothing,
+    the_login_and_registration_throttle_counts_on_every_node,
 );
 
 fn to_group(id: &str) -> Value {
@@ -645,4 +646,50 @@ async fn a_call_rings_and_signals_across_nodes(nodes: Vec<TestServer>) {
         };
         assert_eq!(ended["outcome"], "cancelled");
     }
+}
+
+/// A guesser who spreads attempts over the nodes gets what one node would give, no more;
+/// the same for accounts created from one address.
+async fn the_login_and_registration_throttle_counts_on_every_node(backend: common::Backend) {
+    let Some(redis) = common::redis_url() else {
+        return;
+    };
+    let Some(nodes) = common::cluster_on(backend, &redis, 2, |c| {
+        c.register_max_per_ip = 3;
+        c.login_max_failures = 4;
+    })
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.session().register("alice").await;
+    b.session().register("bob").await;
+    a.session().register("carol").await;
+    let fourth = b
+        .session()
+        .post(
+            "/api/v1/user/register",
+            json!({"username": "dave", "nickname": "Dave", "password": common::PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        fourth.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        fourth.text
+    );
+
+    for node in [a, b, a, b] {
+        let r = node.session().login("alice", "not her password").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    }
+    for node in [a, b] {
+        let r = node.session().login("alice", common::PASSWORD).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+        assert!(r.headers.contains_key("retry-after"));
+    }
+    // Bob's own sign-in, from the same address, is another key.
+    let r = b.session().login("bob", common::PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }

@@ -59,7 +59,7 @@ pub async fn register(
     if existing.is_some() {
         return Err(username_taken());
     }
-    let attempt = core.throttle.register(&client.ip)?;
+    let attempt = core.throttle.register(&client.ip).await?;
     let hash = auth::hash_password(password.to_owned()).await?;
     attempt.succeeded();
     let now = now_ms();
@@ -115,10 +115,10 @@ pub async fn login(
     // A name that cannot be a username names no account: it counts against the address
     // only, and no hash is computed for it.
     let Ok(key) = validate::username(username) else {
-        core.throttle.login(None, &client.ip)?.failed();
+        core.throttle.login(None, &client.ip).await?.failed();
         return Err(invalid_credentials());
     };
-    let attempt = core.throttle.login(Some(&key), &client.ip)?;
+    let attempt = core.throttle.login(Some(&key), &client.ip).await?;
     let user = user_base::Entity::find()
         .filter(user_base::Column::Username.eq(key.as_str()))
         .filter(user_base::Column::DeletedAt.is_null())
@@ -569,7 +569,7 @@ pub async fn change_password(
     new: &str,
 ) -> Result<(), ApiError> {
     validate::password("new_password", new)?;
-    let attempt = core.throttle.password_check(me.id())?;
+    let attempt = core.throttle.password_check(me.id()).await?;
     if !auth::verify_password(current.to_owned(), Some(me.user.password_hash.clone())).await? {
         attempt.failed();
         return Err(ApiError::new(

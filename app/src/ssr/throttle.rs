@@ -16,11 +16,13 @@
 //! wrong current password in a password change per account. IPv6 addresses count by their
 //! /64 network (one host usually holds the whole /64). Usernames are only keys once valid,
 //! and the map of keys is bounded, so neither long names nor many addresses can grow it
-//! without limit. In memory and per process: a restart forgets, which is acceptable for a
-//! brake (the passwords themselves are argon2id).
+//! without limit. In memory and per process (a restart forgets, which is acceptable for a
+//! brake: the passwords themselves are argon2id), or, on a cluster, in a [`SharedWindows`]
+//! store that every node counts in (Redis), so a second node does not double what a guesser
+//! gets; while that store cannot be reached, each node counts on its own.
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
@@ -71,6 +73,29 @@ struct State {
 pub struct Throttle {
     state: Mutex<State>,
     limits: Limits,
+    /// Where every node of a cluster counts, once set.
+    shared: OnceLock<Arc<dyn SharedWindows>>,
+}
+
+/// A future a [`SharedWindows`] store answers with.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Fixed windows kept where every server process counts (a cluster's Redis). Errors are
+/// messages for the log; the throttle then counts in this process only.
+pub trait SharedWindows: Send + Sync {
+    /// Counts one attempt against each `(name, limit, window)` unless one of them is out
+    /// of allowance: then nothing is counted and the answer is how long until it has room.
+    fn reserve(
+        &self,
+        keys: Vec<(String, u32, Duration)>,
+    ) -> BoxFuture<'_, Result<Option<Duration>, String>>;
+    /// Gives one attempt back to each of `names` (`whole`: forgets them entirely). Never
+    /// waits.
+    fn give_back(&self, names: Vec<String>, whole: bool);
+    /// Whether `pair` (`username \n address`) signed in within `for_`.
+    fn known(&self, pair: String) -> BoxFuture<'_, Result<bool, String>>;
+    /// Records that `pair` signed in, for `for_`. Never waits.
+    fn remember(&self, pair: String, for_: Duration);
 }
 
 /// One key an attempt counts against: its name, allowance and window.
@@ -91,6 +116,8 @@ pub struct Attempt<'a> {
     /// Remembered as a known sign-in address on success.
     known: Option<String>,
     settled: bool,
+    /// Counted in the shared store (else in this process).
+    shared: bool,
 }
 
 impl Attempt<'_> {
@@ -102,6 +129,23 @@ impl Attempt<'_> {
     /// The attempt succeeded: keys that success clears are given back.
     pub fn succeeded(mut self) {
         self.settled = true;
+        if self.shared
+            && let Some(shared) = self.throttle.shared.get()
+        {
+            let clear: Vec<String> = self
+                .keys
+                .iter()
+                .filter(|k| k.cleared_by_success)
+                .map(|k| k.name.clone())
+                .collect();
+            if !clear.is_empty() {
+                shared.give_back(clear, true);
+            }
+            if let Some(known) = self.known.take() {
+                shared.remember(known, KNOWN_FOR);
+            }
+            return;
+        }
         let mut state = self.throttle.lock();
         for key in self.keys.iter().filter(|k| k.cleared_by_success) {
             state.windows.remove(&key.name);
@@ -126,6 +170,12 @@ impl Drop for Attempt<'_> {
         if self.settled {
             return;
         }
+        if self.shared
+            && let Some(shared) = self.throttle.shared.get()
+        {
+            shared.give_back(self.keys.iter().map(|k| k.name.clone()).collect(), false);
+            return;
+        }
         let mut state = self.throttle.lock();
         for key in &self.keys {
             if let Some(w) = state.windows.get_mut(&key.name) {
@@ -140,7 +190,13 @@ impl Throttle {
         Self {
             state: Mutex::new(State::default()),
             limits,
+            shared: OnceLock::new(),
         }
+    }
+
+    /// Counts in `shared` from now on (a cluster node, at start).
+    pub fn share(&self, shared: Arc<dyn SharedWindows>) {
+        let _ = self.shared.set(shared);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -149,7 +205,11 @@ impl Throttle {
 
     /// Reserves a login attempt for `username` (already normalised; `None` when it cannot
     /// name an account, which then counts against the address only) from `address`.
-    pub fn login(&self, username: Option<&str>, address: &str) -> Result<Attempt<'_>, ApiError> {
+    pub async fn login(
+        &self,
+        username: Option<&str>,
+        address: &str,
+    ) -> Result<Attempt<'_>, ApiError> {
         let l = &self.limits;
         let address = address_key(address);
         let mut keys = vec![Key {
@@ -167,11 +227,7 @@ impl Throttle {
                 cleared_by_success: true,
             });
             let pair = format!("{user}\n{address}");
-            let familiar = self
-                .lock()
-                .known
-                .get(&pair)
-                .is_some_and(|at| at.elapsed() < KNOWN_FOR);
+            let familiar = self.familiar(&pair).await;
             if !familiar {
                 keys.push(Key {
                     name: format!("u:{user}"),
@@ -182,32 +238,74 @@ impl Throttle {
             }
             known = Some(pair);
         }
-        self.reserve(keys, known)
+        self.reserve(keys, known).await
+    }
+
+    /// Whether `pair` signed in within [`KNOWN_FOR`], wherever it is recorded.
+    async fn familiar(&self, pair: &str) -> bool {
+        if let Some(shared) = self.shared.get() {
+            match shared.known(pair.to_owned()).await {
+                Ok(known) => return known,
+                Err(err) => tracing::warn!(%err, "the shared throttle is not answering"),
+            }
+        }
+        self.lock()
+            .known
+            .get(pair)
+            .is_some_and(|at| at.elapsed() < KNOWN_FOR)
     }
 
     /// Reserves an account creation from `address`; it stays counted either way.
-    pub fn register(&self, address: &str) -> Result<Attempt<'_>, ApiError> {
+    pub async fn register(&self, address: &str) -> Result<Attempt<'_>, ApiError> {
         let key = Key {
             name: format!("reg:{}", address_key(address)),
             limit: self.limits.registrations_per_address,
             window: self.limits.registration_window,
             cleared_by_success: false,
         };
-        self.reserve(vec![key], None)
+        self.reserve(vec![key], None).await
     }
 
     /// Reserves a check of `user`'s current password (a password change).
-    pub fn password_check(&self, user: Uuid) -> Result<Attempt<'_>, ApiError> {
+    pub async fn password_check(&self, user: Uuid) -> Result<Attempt<'_>, ApiError> {
         let key = Key {
             name: format!("pw:{user}"),
             limit: self.limits.per_user_and_address,
             window: self.limits.window,
             cleared_by_success: true,
         };
-        self.reserve(vec![key], None)
+        self.reserve(vec![key], None).await
     }
 
-    fn reserve(&self, keys: Vec<Key>, known: Option<String>) -> Result<Attempt<'_>, ApiError> {
+    async fn reserve(
+        &self,
+        keys: Vec<Key>,
+        known: Option<String>,
+    ) -> Result<Attempt<'_>, ApiError> {
+        if let Some(shared) = self.shared.get() {
+            let windows = keys
+                .iter()
+                .map(|k| (k.name.clone(), k.limit, k.window))
+                .collect();
+            match shared.reserve(windows).await {
+                Ok(None) => {
+                    return Ok(Attempt {
+                        throttle: self,
+                        keys,
+                        known,
+                        settled: false,
+                        shared: true,
+                    });
+                }
+                Ok(Some(wait)) => return Err(ApiError::too_many(wait.as_secs() + 1)),
+                Err(err) => tracing::warn!(%err, "the shared throttle is not answering"),
+            }
+        }
+        self.reserve_here(keys, known)
+    }
+
+    /// [`Throttle::reserve`] in this process's memory.
+    fn reserve_here(&self, keys: Vec<Key>, known: Option<String>) -> Result<Attempt<'_>, ApiError> {
         let now = Instant::now();
         let mut state = self.lock();
         // Refused if any key is out of allowance; the longest wait is the one to report.
@@ -243,6 +341,7 @@ impl Throttle {
             keys,
             known,
             settled: false,
+            shared: false,
         })
     }
 
@@ -299,17 +398,20 @@ mod tests {
         })
     }
 
-    #[test]
-    fn attempts_in_flight_count() {
+    #[tokio::test]
+    async fn attempts_in_flight_count() {
         let t = throttle(3, 100, 100);
-        let held: Vec<_> = (0..3)
-            .map(|_| {
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(
                 t.login(Some("bob"), "1.1.1.1")
-                    .expect("within the allowance")
-            })
-            .collect();
+                    .await
+                    .expect("within the allowance"),
+            );
+        }
         let err = t
             .login(Some("bob"), "1.1.1.1")
+            .await
             .err()
             .expect("fourth refused");
         assert_eq!(err.code, ErrorCode::TooManyRequests);
@@ -318,59 +420,62 @@ mod tests {
             attempt.failed();
         }
         assert!(
-            t.login(Some("bob"), "1.1.1.1").is_err(),
+            t.login(Some("bob"), "1.1.1.1").await.is_err(),
             "failures stay counted"
         );
     }
 
-    #[test]
-    fn success_clears_the_pair_and_an_unsettled_attempt_is_given_back() {
+    #[tokio::test]
+    async fn success_clears_the_pair_and_an_unsettled_attempt_is_given_back() {
         let t = throttle(2, 100, 100);
-        t.login(Some("bob"), "1.1.1.1").unwrap().failed();
-        drop(t.login(Some("bob"), "1.1.1.1").unwrap());
-        t.login(Some("bob"), "1.1.1.1").unwrap().succeeded();
-        t.login(Some("bob"), "1.1.1.1").unwrap().failed();
-        t.login(Some("bob"), "1.1.1.1").unwrap().failed();
-        assert!(t.login(Some("bob"), "1.1.1.1").is_err());
+        t.login(Some("bob"), "1.1.1.1").await.unwrap().failed();
+        drop(t.login(Some("bob"), "1.1.1.1").await.unwrap());
+        t.login(Some("bob"), "1.1.1.1").await.unwrap().succeeded();
+        t.login(Some("bob"), "1.1.1.1").await.unwrap().failed();
+        t.login(Some("bob"), "1.1.1.1").await.unwrap().failed();
+        assert!(t.login(Some("bob"), "1.1.1.1").await.is_err());
     }
 
-    #[test]
-    fn a_guesser_elsewhere_cannot_lock_the_owner_out() {
+    #[tokio::test]
+    async fn a_guesser_elsewhere_cannot_lock_the_owner_out() {
         let t = throttle(3, 100, 10);
         // The owner signs in from home once.
-        t.login(Some("bob"), "10.0.0.1").unwrap().succeeded();
+        t.login(Some("bob"), "10.0.0.1").await.unwrap().succeeded();
         // A guesser is stopped on their address after three tries...
         for _ in 0..3 {
-            t.login(Some("bob"), "6.6.6.6").unwrap().failed();
+            t.login(Some("bob"), "6.6.6.6").await.unwrap().failed();
         }
-        assert!(t.login(Some("bob"), "6.6.6.6").is_err());
+        assert!(t.login(Some("bob"), "6.6.6.6").await.is_err());
         // ...and the owner at home still gets in.
-        assert!(t.login(Some("bob"), "10.0.0.1").is_ok());
+        assert!(t.login(Some("bob"), "10.0.0.1").await.is_ok());
         // Guessing from many addresses hits the account-wide limit, which still spares
         // the owner's known address.
         for i in 0..10 {
-            if let Ok(a) = t.login(Some("bob"), &format!("7.7.7.{i}")) {
+            if let Ok(a) = t.login(Some("bob"), &format!("7.7.7.{i}")).await {
                 a.failed();
             }
         }
         assert!(
-            t.login(Some("bob"), "7.7.7.200").is_err(),
+            t.login(Some("bob"), "7.7.7.200").await.is_err(),
             "a new address is stopped"
         );
-        assert!(t.login(Some("bob"), "10.0.0.1").is_ok(), "home is not");
+        assert!(
+            t.login(Some("bob"), "10.0.0.1").await.is_ok(),
+            "home is not"
+        );
     }
 
-    #[test]
-    fn the_address_allowance_covers_all_usernames_and_invalid_ones() {
+    #[tokio::test]
+    async fn the_address_allowance_covers_all_usernames_and_invalid_ones() {
         let t = throttle(100, 2, 100);
-        t.login(Some("a"), "9.9.9.9").unwrap().failed();
-        t.login(None, "9.9.9.9").unwrap().failed();
-        assert!(t.login(Some("c"), "9.9.9.9").is_err());
-        assert!(t.login(Some("c"), "8.8.8.8").is_ok());
+        t.login(Some("a"), "9.9.9.9").await.unwrap().failed();
+        t.login(None, "9.9.9.9").await.unwrap().failed();
+        assert!(t.login(Some("c"), "9.9.9.9").await.is_err());
+        assert!(t.login(Some("c"), "8.8.8.8").await.is_ok());
     }
 
-    #[test]
-    fn ipv6_counts_by_network_and_keys_stay_bounded() {
+    #[tokio::test]
+    async fn ipv6_counts_by_network_and_keys_stay_bounded() {
         assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
         assert_eq!(address_key("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
         assert_eq!(address_key("::ffff:1.2.3.4"), "1.2.3.4");
@@ -378,27 +483,27 @@ mod tests {
         let t = throttle(100, 1_000_000, 1_000_000);
         for i in 0..(MAX_KEYS as u32 + 5_000) {
             let ip = std::net::Ipv4Addr::from(i).to_string();
-            t.login(None, &ip).unwrap().failed();
+            t.login(None, &ip).await.unwrap().failed();
         }
         assert!(t.tracked_keys() <= MAX_KEYS, "{}", t.tracked_keys());
     }
 
-    #[test]
-    fn registrations_and_password_checks() {
+    #[tokio::test]
+    async fn registrations_and_password_checks() {
         let t = Throttle::new(Limits {
             registrations_per_address: 2,
             per_user_and_address: 1,
             ..Limits::default()
         });
-        t.register("1.1.1.1").unwrap().succeeded();
-        t.register("1.1.1.1").unwrap().succeeded();
+        t.register("1.1.1.1").await.unwrap().succeeded();
+        t.register("1.1.1.1").await.unwrap().succeeded();
         assert!(
-            t.register("1.1.1.1").is_err(),
+            t.register("1.1.1.1").await.is_err(),
             "creations count even when they succeed"
         );
         let user = Uuid::new_v4();
-        t.password_check(user).unwrap().failed();
-        assert!(t.password_check(user).is_err());
-        assert!(t.password_check(Uuid::new_v4()).is_ok());
+        t.password_check(user).await.unwrap().failed();
+        assert!(t.password_check(user).await.is_err());
+        assert!(t.password_check(Uuid::new_v4()).await.is_ok());
     }
 }
