@@ -106,6 +106,8 @@ impl Services {
             .transpose()?;
         if let Some(cluster) = &cluster {
             core.throttle.share(cluster::limits::windows(cluster));
+            core.contact_requests
+                .share(cluster::limits::buckets(cluster), "contact");
         }
         let relay = relay::Relay::start(core.clone(), config.relay_settings(), cluster);
         let media = media::Media::start(core.clone(), config.media_settings())?;

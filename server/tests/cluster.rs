@@ -22,6 +22,7 @@ shared_database_tests!(
     redis_stops_for_ten_seconds,
     a_node_stopped_or_killed_loses_nothing,
     the_login_and_registration_throttle_counts_on_every_node,
+    message_and_request_allowances_hold_across_nodes,
 );
 
 fn to_group(id: &str) -> Value {
@@ -692,4 +693,58 @@ async fn the_login_and_registration_throttle_counts_on_every_node(backend: commo
     // Bob's own sign-in, from the same address, is another key.
     let r = b.session().login("bob", common::PASSWORD).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+/// A user with tabs on two nodes gets one allowance of messages, and one of friend
+/// requests, not one per node.
+async fn message_and_request_allowances_hold_across_nodes(backend: common::Backend) {
+    let Some(redis) = common::redis_url() else {
+        return;
+    };
+    let Some(nodes) = common::cluster_on(backend, &redis, 2, |c| {
+        c.ws_send_burst = 6;
+        c.ws_send_rate = 1;
+        // A burst of two: one for befriending Bob, one more.
+        c.contact_requests_per_hour = 6;
+    })
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let alice = user(a, "alice").await;
+    let bob = user(a, "bob").await;
+    let carol = user(a, "carol").await;
+    let dave = user(a, "dave").await;
+    befriend(a, &alice, &bob).await;
+    let mut alice_a = connect(a, &alice).await;
+    let mut alice_b = connect(b, &alice).await;
+    for k in 0..3 {
+        for (tab, ws) in [("a", &mut alice_a), ("b", &mut alice_b)] {
+            ws.send(text(&format!("m{k}{tab}"), to_user(&bob), "hi"))
+                .await;
+            ws.next_of("ack").await;
+        }
+    }
+    alice_b
+        .send(text("one-too-many", to_user(&bob), "hi"))
+        .await;
+    let refused = alice_b.next_of("error").await;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+
+    // The second request of the burst, wherever it is sent from, is the last.
+    let r = session(a, &alice)
+        .post(
+            "/api/v1/relation/request",
+            json!({"username": carol.name, "memo": ""}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = session(b, &alice)
+        .post(
+            "/api/v1/relation/request",
+            json!({"username": dave.name, "memo": ""}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
 }

@@ -278,7 +278,7 @@ pub async fn join(
 ) -> Result<Membership, ApiError> {
     let memo = memo(memo_text)?;
     let id = parse_id(id)?;
-    core.contact_request_allowed(me.id())?;
+    core.contact_request_allowed(me.id()).await?;
     let txn = write_txn(&core.db).await?;
     let group = lock(&txn, id).await?;
     let mine = row(&txn, me.id(), id, RoleType::Group).await?;

@@ -162,11 +162,14 @@ impl AppCore {
     }
 
     /// Takes one of `user`'s contact requests (friend or join), or says when to try again.
-    pub fn contact_request_allowed(&self, user: uuid::Uuid) -> Result<(), ApiError> {
-        self.contact_requests.take(&user).map_err(|wait| ApiError {
-            message: "You have sent many requests. Please wait before sending more.".into(),
-            ..ApiError::too_many(wait.as_secs() + 1)
-        })
+    pub async fn contact_request_allowed(&self, user: uuid::Uuid) -> Result<(), ApiError> {
+        self.contact_requests
+            .take_anywhere(&user)
+            .await
+            .map_err(|wait| ApiError {
+                message: "You have sent many requests. Please wait before sending more.".into(),
+                ..ApiError::too_many(wait.as_secs() + 1)
+            })
     }
 }
 

@@ -1,13 +1,31 @@
 //! Token buckets keyed by who (or what) is limited: a key may spend `burst` at once, then
 //! `per_second` sustained. Used for every per-user allowance of the relay (messages, other
-//! frames, typing notices) and for contact requests. In memory, per process.
+//! frames, typing notices) and for contact requests. In memory, per process; on a cluster,
+//! the allowances that must hold for a user wherever they connect (messages, contact
+//! requests) are also taken from a [`SharedBuckets`] store (Redis) by
+//! [`Buckets::take_anywhere`].
 //!
 //! The map is bounded: past [`Buckets::MAX_KEYS`] keys, the full buckets (keys idle long
 //! enough to have earned everything back, which therefore need no entry) are dropped.
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use super::throttle::BoxFuture;
+
+/// Token buckets kept where every server process takes from them (a cluster's Redis).
+/// Errors are messages for the log; the process's own bucket then decides alone.
+pub trait SharedBuckets: Send + Sync {
+    /// Takes one token from bucket `name`; `Ok(Err(wait))` when it has none.
+    fn take(
+        &self,
+        name: String,
+        per_second: f64,
+        burst: f64,
+    ) -> BoxFuture<'_, Result<Result<(), Duration>, String>>;
+}
 
 struct Bucket {
     tokens: f64,
@@ -18,6 +36,8 @@ pub struct Buckets<K> {
     per_second: f64,
     burst: f64,
     map: Mutex<HashMap<K, Bucket>>,
+    /// The shared store and the name of these buckets in it, once set.
+    shared: OnceLock<(Arc<dyn SharedBuckets>, &'static str)>,
 }
 
 impl<K: Hash + Eq + Clone> Buckets<K> {
@@ -29,7 +49,13 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
             per_second: per_second.max(f64::MIN_POSITIVE),
             burst: burst.max(1.0),
             map: Mutex::new(HashMap::new()),
+            shared: OnceLock::new(),
         }
+    }
+
+    /// Takes from `shared` too from now on, under `name` (a cluster node, at start).
+    pub fn share(&self, shared: Arc<dyn SharedBuckets>, name: &'static str) {
+        let _ = self.shared.set((shared, name));
     }
 
     /// Takes one token for `key`. When there is none: how long until there is.
@@ -54,6 +80,28 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
             Err(Duration::from_secs_f64(
                 (1.0 - bucket.tokens) / self.per_second,
             ))
+        }
+    }
+
+    /// Takes one token for `key` here and, when shared, in the shared store: both must
+    /// have one. When the store cannot say, this process's bucket decides.
+    pub async fn take_anywhere(&self, key: &K) -> Result<(), Duration>
+    where
+        K: Display,
+    {
+        self.take(key)?;
+        let Some((shared, name)) = self.shared.get() else {
+            return Ok(());
+        };
+        match shared
+            .take(format!("{name}:{key}"), self.per_second, self.burst)
+            .await
+        {
+            Ok(taken) => taken,
+            Err(err) => {
+                tracing::warn!(%err, "the shared rate limit is not answering");
+                Ok(())
+            }
         }
     }
 

@@ -260,7 +260,7 @@ pub async fn request(
             "You cannot add yourself as a friend.",
         ));
     }
-    core.contact_request_allowed(me.id())?;
+    core.contact_request_allowed(me.id()).await?;
     let txn = write_txn(&core.db).await?;
     lock_users(&txn, &[me.id(), target.id]).await?;
     let mine = row(&txn, me.id(), target.id, RoleType::Friend).await?;

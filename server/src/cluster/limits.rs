@@ -1,10 +1,12 @@
-//! The login and registration throttle's windows, kept in Redis so that every node counts
-//! in the same place (see `app::ssr::throttle`). `<prefix>:thr:<name>` counts attempts and
+//! Limits every node counts in the same place: the login and registration throttle's
+//! windows (see `app::ssr::throttle`) and the per-user token buckets for messages and
+//! contact requests (see `app::ssr::rate`). `<prefix>:thr:<name>` counts attempts and
 //! expires with its window; `<prefix>:known:<user>\n<address>` marks a familiar sign-in
-//! address.
+//! address; `<prefix>:bucket:<name>` holds a bucket's tokens and time, on Redis's clock.
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use app::ssr::rate::SharedBuckets;
 use app::ssr::throttle::{BoxFuture, SharedWindows};
 use fred::prelude::{Error, Expiration, KeysInterface};
 use fred::types::scripts::Script;
@@ -115,5 +117,54 @@ impl SharedWindows for Cluster {
 
 /// The throttle's shared store, for [`app::ssr::throttle::Throttle::share`].
 pub fn windows(cluster: &Arc<Cluster>) -> Arc<dyn SharedWindows> {
+    cluster.clone()
+}
+
+/// KEYS: the bucket. ARGV: tokens per second, burst. Takes a token and answers 0, or
+/// answers the ms until there is one.
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        "local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(b[1]) or burst
+local at = tonumber(b[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / rate * 1000) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return wait",
+    )
+});
+
+impl SharedBuckets for Cluster {
+    fn take(
+        &self,
+        name: String,
+        per_second: f64,
+        burst: f64,
+    ) -> BoxFuture<'_, Result<Result<(), Duration>, String>> {
+        Box::pin(async move {
+            let wait: u64 = TAKE
+                .evalsha_with_reload(
+                    self.client(),
+                    vec![self.key(&format!("bucket:{name}"))],
+                    vec![per_second.to_string(), burst.to_string()],
+                )
+                .await
+                .map_err(|e: Error| e.to_string())?;
+            Ok(if wait == 0 {
+                Ok(())
+            } else {
+                Err(Duration::from_millis(wait))
+            })
+        })
+    }
+}
+
+/// The shared store of per-user buckets, for [`app::ssr::rate::Buckets::share`].
+pub fn buckets(cluster: &Arc<Cluster>) -> Arc<dyn SharedBuckets> {
     cluster.clone()
 }

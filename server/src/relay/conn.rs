@@ -396,11 +396,12 @@ impl Reader<'_> {
         })
     }
 
-    /// Spends one of the user's messages (shared by all their connections).
-    fn may_send(&self, what: &str) -> Result<(), ApiError> {
+    /// Spends one of the user's messages (shared by all their connections, on every node).
+    async fn may_send(&self, what: &str) -> Result<(), ApiError> {
         self.relay
             .sends
-            .take(&self.me())
+            .take_anywhere(&self.me())
+            .await
             .map_err(|_| ApiError::new(ErrorCode::RateLimited, what))
     }
 
@@ -551,7 +552,8 @@ impl Reader<'_> {
         if callee == self.me() {
             return Err(ApiError::forbidden("You cannot call yourself."));
         }
-        self.may_send("You are calling too often. Wait a moment.")?;
+        self.may_send("You are calling too often. Wait a moment.")
+            .await?;
         // Only friends call each other (the same check as for messages).
         self.relay
             .recipients(self.me(), Target::User(callee))
@@ -625,7 +627,8 @@ impl Reader<'_> {
             let target = Self::target(&to)?;
             // Spent before the permission lookup, so that sends to made-up ids cost the
             // sender their own allowance, not the database its time.
-            self.may_send("You are sending too fast. Wait a moment.")?;
+            self.may_send("You are sending too fast. Wait a moment.")
+                .await?;
             let recipients = self.relay.recipients(self.me(), target).await?;
             // Media: the sender's own upload, described as stored, and from now on visible
             // to the conversation's members.

@@ -184,6 +184,9 @@ impl Relay {
         tokio::spawn(close_ended_sessions(Arc::downgrade(&relay)));
         tokio::spawn(check_sessions(Arc::downgrade(&relay)));
         if let Some(cluster) = relay.cluster.clone() {
+            relay
+                .sends
+                .share(crate::cluster::limits::buckets(&cluster), "send");
             // Until the bus is known to work, changes made on other nodes go unheard.
             relay.core.permissions.pause();
             let (tx, rx) = tokio::sync::mpsc::channel(1024);
