@@ -57,6 +57,7 @@ pub const ENV_KEYS: &[&str] = &[
     "REDIS_URL",
     "REDIS_PREFIX",
     "CLUSTER_NODE_TTL_SECS",
+    "METRICS_ADDR",
 ];
 
 /// Where uploaded media is kept.
@@ -182,6 +183,9 @@ pub struct Config {
     pub redis_prefix: String,
     /// A node silent this long counts as dead: its users go offline.
     pub cluster_node_ttl_secs: u64,
+    /// Where `GET /metrics` (Prometheus text) is served, e.g. `127.0.0.1:9100`; never on
+    /// the public port. Unset: no metrics.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -234,6 +238,7 @@ impl Default for Config {
             redis_url: String::new(),
             redis_prefix: "qc".into(),
             cluster_node_ttl_secs: 30,
+            metrics_addr: None,
         }
     }
 }

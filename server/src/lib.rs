@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod config;
 pub mod edge;
 pub mod media;
+pub mod metrics;
 pub mod relay;
 
 use std::net::SocketAddr;

@@ -69,6 +69,20 @@ async fn main() -> ExitCode {
         }
     };
     let app = router(&services, options, config.max_body_bytes);
+    if let Some(addr) = config.metrics_addr {
+        server::metrics::install();
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                tracing::info!("metrics on http://{addr}/metrics");
+                let metrics = server::metrics::router(&services);
+                tokio::spawn(async move { axum::serve(listener, metrics).await });
+            }
+            Err(err) => {
+                tracing::error!(%err, %addr, "cannot listen for metrics");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
 
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,

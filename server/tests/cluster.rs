@@ -17,6 +17,7 @@ cluster_tests!(
     relation_changes_and_ended_sessions_reach_every_node,
     three_writers_never_make_a_reader_skip,
     a_call_rings_and_signals_across_nodes,
+    metrics_count_what_happens_and_stay_off_the_public_port,
 );
 shared_database_tests!(
     redis_stops_for_ten_seconds,
@@ -747,4 +748,64 @@ async fn message_and_request_allowances_hold_across_nodes(backend: common::Backe
         )
         .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+}
+
+/// The value of the sample `name` (with its labels, as Prometheus prints them), summed over
+/// every test server of this process that recorded it.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Messages, connections, closes and bus traffic show in `/metrics`, with no label naming a
+/// person; the public port has no `/metrics`.
+async fn metrics_count_what_happens_and_stay_off_the_public_port(nodes: Vec<TestServer>) {
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let alice = user(a, "alice").await;
+    let bob = user(a, "bob").await;
+    befriend(a, &alice, &bob).await;
+    // The recorder is one per process (other tests run beside this one): compare figures
+    // before and after, and only ones that can only grow.
+    let before = a.metrics_text().await;
+    let mut alice_a = connect(a, &alice).await;
+    let mut bob_b = connect(b, &bob).await;
+    for k in 0..3 {
+        alice_a
+            .send(text(&format!("m{k}"), to_user(&bob), "hi"))
+            .await;
+        alice_a.next_of("ack").await;
+        bob_b.next_of("message").await;
+    }
+    bob_b.send(json!({"type": "sync", "after": 0})).await;
+    bob_b.next_of("synced").await;
+    bob_b.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = a.metrics_text().await;
+    for (name, at_least) in [
+        ("qc_messages_persisted_total", 3.0),
+        ("qc_ws_connects_total", 2.0),
+        ("qc_sync_requests_total", 1.0),
+        ("qc_bus_published_total", 3.0),
+        ("qc_bus_received_total", 3.0),
+        ("qc_ws_closes_total{code=\"client\"}", 1.0),
+    ] {
+        let grew = sample(&after, name) - sample(&before, name);
+        assert!(grew >= at_least, "{name} grew by {grew}:\n{after}");
+    }
+    for name in [
+        "qc_persist_seconds_bucket",
+        "qc_bus_lag_seconds_bucket",
+        "qc_ws_connections",
+        "qc_db_pool_connections",
+        "qc_bus_up",
+    ] {
+        assert!(after.contains(name), "{name} missing:\n{after}");
+    }
+    for who in [&alice, &bob] {
+        assert!(!after.contains(&who.id) && !after.contains(&who.name));
+    }
+    let public = a.session().get("/metrics", &[]).await;
+    assert_eq!(public.status, StatusCode::NOT_FOUND, "{}", public.text);
 }

@@ -94,6 +94,9 @@ pub enum Remote {
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     node: Uuid,
+    /// When it was published (Unix ms, the sender's clock), for the lag figure.
+    #[serde(default)]
+    at: i64,
     events: Vec<Remote>,
 }
 
@@ -232,6 +235,10 @@ impl Cluster {
                         if envelope.node == self.node {
                             continue;
                         }
+                        let lag = (app::ssr::now_ms() - envelope.at).max(0) as f64 / 1000.0;
+                        metrics::histogram!("qc_bus_lag_seconds").record(lag);
+                        metrics::counter!("qc_bus_received_total")
+                            .increment(envelope.events.len() as u64);
                         for event in envelope.events {
                             if incoming.send(Incoming::Event(event)).await.is_err() {
                                 return;
@@ -309,8 +316,10 @@ async fn publish_loop(
         if events.is_empty() {
             continue;
         }
+        let count = events.len() as u64;
         let envelope = Envelope {
             node,
+            at: app::ssr::now_ms(),
             events: std::mem::take(&mut events),
         };
         let payload = match serde_json::to_string(&envelope) {
@@ -323,6 +332,7 @@ async fn publish_loop(
         };
         match client.publish::<(), _, _>(channel.as_str(), payload).await {
             Ok(()) => {
+                metrics::counter!("qc_bus_published_total").increment(count);
                 if resync {
                     lost.store(false, Ordering::Release);
                 }
@@ -332,6 +342,7 @@ async fn publish_loop(
                 }
             }
             Err(err) => {
+                metrics::counter!("qc_bus_publish_failures_total").increment(1);
                 lost.store(true, Ordering::Release);
                 if !failing {
                     tracing::warn!(%err, "could not publish on the bus; the other nodes will resync");

@@ -97,7 +97,12 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
             open: true,
         });
     }
+    metrics::counter!("qc_ws_connects_total").increment(1);
     let closed_by_us = read_loop(&relay, &user, &conn, stream).await;
+    let code = conn
+        .close_reason()
+        .map_or_else(|| "client".to_owned(), |(code, _)| code.to_string());
+    metrics::counter!("qc_ws_closes_total", "code" => code).increment(1);
     conn.closed.cancel();
     // A call this connection was part of ends with it.
     let effects = relay.calls.disconnected(Session {
@@ -686,6 +691,7 @@ impl Reader<'_> {
     }
 
     async fn sync(&mut self, after: i64) -> Result<(), ApiError> {
+        metrics::counter!("qc_sync_requests_total").increment(1);
         let db = &self.relay.core.db;
         let groups = messages::my_groups(db, self.me()).await?;
         let (messages, more) =

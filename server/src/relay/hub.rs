@@ -51,6 +51,7 @@ impl Connection {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::info!(user = %self.user, conn = self.id, "closing a connection that fell behind");
+                metrics::counter!("qc_ws_queue_full_total").increment(1);
                 self.close(close::TOO_SLOW, "too slow: reconnect and sync");
                 false
             }

@@ -70,6 +70,7 @@ pub(super) async fn apply_remote(relay: Weak<Relay>, mut rx: mpsc::Receiver<Inco
 /// Events for this node's connections may have been missed: the permission cache starts
 /// over, and every connection is told to sync.
 fn resync(relay: &Relay) {
+    metrics::counter!("qc_bus_resyncs_total").increment(1);
     relay.core.permissions.resume();
     relay.hub.deliver_all(&frame(&ServerEvent::Resync));
 }

@@ -158,6 +158,7 @@ async fn write_loop(
         let messages: Vec<NewMessage> = batch.iter().map(|j| j.message.clone()).collect();
         let started = std::time::Instant::now();
         let result = messages::store_batch(&db, &messages, &mut known).await;
+        metrics::histogram!("qc_persist_seconds").record(started.elapsed().as_secs_f64());
         tracing::debug!(
             count = messages.len(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -165,6 +166,9 @@ async fn write_loop(
         );
         match result {
             Ok(stored) => {
+                let handing_out = std::time::Instant::now();
+                let fresh = stored.iter().filter(|s| !s.duplicate).count();
+                metrics::counter!("qc_messages_persisted_total").increment(fresh as u64);
                 for (job, stored) in batch.drain(..).zip(stored) {
                     if let Some(sender) = &job.sender {
                         sender.push(frame(&ServerEvent::Ack {
@@ -178,6 +182,8 @@ async fn write_loop(
                         bus.publish(&job.recipients, &message, job.sender.as_ref().map(|s| s.id));
                     }
                 }
+                metrics::histogram!("qc_fanout_seconds")
+                    .record(handing_out.elapsed().as_secs_f64());
             }
             Err(err) => {
                 tracing::error!(%err, count = messages.len(), "storing a batch of messages failed");

@@ -42,6 +42,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub core: std::sync::Arc<AppCore>,
     pub media: std::sync::Arc<server::media::Media>,
+    /// `GET /metrics` of this server (served on its own address in production).
+    pub metrics: axum::Router,
     pub backend: Backend,
     pub database_url: String,
     _dir: Option<TempDir>,
@@ -158,6 +160,7 @@ async fn launch(
     tokio::task::JoinHandle<std::io::Result<()>>,
     std::sync::Arc<AppCore>,
     std::sync::Arc<server::media::Media>,
+    axum::Router,
 ) {
     // `QC_TEST_LOG=server=debug` shows the server's log with the test's output.
     if let Ok(filter) = std::env::var("QC_TEST_LOG") {
@@ -181,6 +184,7 @@ async fn launch(
         handle,
         services.core.clone(),
         services.media.clone(),
+        server::metrics::router(&services),
     )
 }
 
@@ -204,7 +208,7 @@ impl TestServer {
             ..Config::default()
         };
         tweak(&mut config);
-        let (base, handle, core, media) = launch(&config).await;
+        let (base, handle, core, media, metrics) = launch(&config).await;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             // A hung server fails the test instead of hanging the run.
@@ -216,6 +220,7 @@ impl TestServer {
             client,
             core,
             media,
+            metrics,
             backend,
             database_url: url,
             config,
@@ -230,22 +235,24 @@ impl TestServer {
     pub async fn restart(&mut self) {
         self.handle.abort();
         let _ = (&mut self.handle).await;
-        let (base, handle, core, media) = launch(&self.config).await;
+        let (base, handle, core, media, metrics) = launch(&self.config).await;
         self.base = base;
         self.handle = handle;
         self.core = core;
         self.media = media;
+        self.metrics = metrics;
     }
 
     /// Another node of this server's cluster: same configuration, database and media
     /// directory, its own process state and port.
     pub async fn node(&self) -> Self {
-        let (base, handle, core, media) = launch(&self.config).await;
+        let (base, handle, core, media, metrics) = launch(&self.config).await;
         Self {
             base,
             client: self.client.clone(),
             core,
             media,
+            metrics,
             backend: self.backend,
             database_url: self.database_url.clone(),
             config: self.config.clone(),
@@ -253,6 +260,24 @@ impl TestServer {
             _dir: Some(TempDir::Shared),
             _data: TempDir::Shared,
         }
+    }
+
+    /// What `GET /metrics` answers now.
+    pub async fn metrics_text(&self) -> String {
+        use tower::ServiceExt;
+        let request = axum::http::Request::get("/metrics")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = self
+            .metrics
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("metrics answer");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("metrics body");
+        String::from_utf8(body.to_vec()).expect("text")
     }
 
     /// The WebSocket URL of this server.
