@@ -464,10 +464,7 @@ impl Drop for ChildNode {
 /// acknowledged again, with the same client ids: Bob, on the surviving node, ends with
 /// every message exactly once, and sees her offline when her node died.
 async fn a_node_stopped_or_killed_loses_nothing(backend: common::Backend) {
-    let Some(redis) = common::redis_url() else {
-        return;
-    };
-    let Some(nodes) = common::cluster_on(backend, &redis, 1, |_| {}).await else {
+    let Some(nodes) = common::cluster_with(backend, 1, |_| {}).await else {
         return;
     };
     let a = &nodes[0];
@@ -653,10 +650,7 @@ async fn a_call_rings_and_signals_across_nodes(nodes: Vec<TestServer>) {
 /// A guesser who spreads attempts over the nodes gets what one node would give, no more;
 /// the same for accounts created from one address.
 async fn the_login_and_registration_throttle_counts_on_every_node(backend: common::Backend) {
-    let Some(redis) = common::redis_url() else {
-        return;
-    };
-    let Some(nodes) = common::cluster_on(backend, &redis, 2, |c| {
+    let Some(nodes) = common::cluster_with(backend, 2, |c| {
         c.register_max_per_ip = 3;
         c.login_max_failures = 4;
     })
@@ -699,10 +693,7 @@ async fn the_login_and_registration_throttle_counts_on_every_node(backend: commo
 /// A user with tabs on two nodes gets one allowance of messages, and one of friend
 /// requests, not one per node.
 async fn message_and_request_allowances_hold_across_nodes(backend: common::Backend) {
-    let Some(redis) = common::redis_url() else {
-        return;
-    };
-    let Some(nodes) = common::cluster_on(backend, &redis, 2, |c| {
+    let Some(nodes) = common::cluster_with(backend, 2, |c| {
         c.ws_send_burst = 6;
         c.ws_send_rate = 1;
         // A burst of two: one for befriending Bob, one more.

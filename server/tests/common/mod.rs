@@ -530,8 +530,17 @@ pub async fn cluster_on(
 
 /// `n` nodes of one cluster on the machine's Redis (see [`cluster_on`]).
 pub async fn cluster(backend: Backend, n: usize) -> Option<Vec<TestServer>> {
+    cluster_with(backend, n, |_| {}).await
+}
+
+/// [`cluster`] with each node's configuration changed by `tweak`.
+pub async fn cluster_with(
+    backend: Backend,
+    n: usize,
+    tweak: impl FnOnce(&mut Config),
+) -> Option<Vec<TestServer>> {
     let redis = redis_url()?;
-    cluster_on(backend, &redis, n, |_| {}).await
+    cluster_on(backend, &redis, n, tweak).await
 }
 
 /// Expands each test `fn name(nodes: Vec<TestServer>)` into one `#[tokio::test]` per shared
