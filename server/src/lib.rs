@@ -108,7 +108,8 @@ impl Services {
         if let Some(cluster) = &cluster {
             core.throttle.share(cluster::limits::windows(cluster));
             core.contact_requests
-                .share(cluster::limits::buckets(cluster), "contact");
+                // Every request counted in Redis: the limit holds exactly.
+                .share(cluster::limits::buckets(cluster), "contact", 1);
         }
         let relay = relay::Relay::start(core.clone(), config.relay_settings(), cluster);
         let media = media::Media::start(core.clone(), config.media_settings())?;

@@ -24,6 +24,7 @@ shared_database_tests!(
     a_node_stopped_or_killed_loses_nothing,
     the_login_and_registration_throttle_counts_on_every_node,
     message_and_request_allowances_hold_across_nodes,
+    leased_message_tokens_keep_the_allowance_across_nodes,
 );
 
 fn to_group(id: &str) -> Value {
@@ -799,4 +800,48 @@ async fn metrics_count_what_happens_and_stay_off_the_public_port(nodes: Vec<Test
     }
     let public = a.session().get("/metrics", &[]).await;
     assert_eq!(public.status, StatusCode::NOT_FOUND, "{}", public.text);
+}
+
+/// With a burst of 20 each node takes two tokens from Redis at a time (a tenth of the
+/// burst); a user sending from two nodes in turn still gets the burst, not more than a
+/// lease beyond it, and is then refused on both.
+async fn leased_message_tokens_keep_the_allowance_across_nodes(backend: common::Backend) {
+    let Some(nodes) = common::cluster_with(backend, 2, |c| {
+        c.ws_send_burst = 20;
+        c.ws_send_rate = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let alice = user(a, "alice").await;
+    let bob = user(a, "bob").await;
+    befriend(a, &alice, &bob).await;
+    let mut tabs = [connect(a, &alice).await, connect(b, &alice).await];
+    let mut accepted = 0;
+    let mut refused = [0, 0];
+    for k in 0..30 {
+        let ws = &mut tabs[k % 2];
+        ws.send(text(&format!("m{k}"), to_user(&bob), "hi")).await;
+        let answer = loop {
+            let frame = ws.next().await.expect("open");
+            if frame["type"] == "ack" || frame["type"] == "error" {
+                break frame;
+            }
+        };
+        if answer["type"] == "ack" {
+            accepted += 1;
+        } else {
+            assert_eq!(answer["code"], "rate_limited", "{answer}");
+            refused[k % 2] += 1;
+        }
+    }
+    // 20 from the burst, one or two more earned back (1/s) while the test runs, one more
+    // at most from a lease the other node still held.
+    assert!((20..=23).contains(&accepted), "{accepted} accepted");
+    assert!(
+        refused[0] > 0 && refused[1] > 0,
+        "refused on both nodes: {refused:?}"
+    );
 }

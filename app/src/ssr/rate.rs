@@ -3,7 +3,10 @@
 //! frames, typing notices) and for contact requests. In memory, per process; on a cluster,
 //! the allowances that must hold for a user wherever they connect (messages, contact
 //! requests) are also taken from a [`SharedBuckets`] store (Redis) by
-//! [`Buckets::take_anywhere`].
+//! [`Buckets::take_anywhere`]. A node may take several tokens at once (a lease, kept for
+//! [`LEASE_FOR`]) so that a busy user costs the store one round trip per lease, not one per
+//! message; a user on several nodes can then exceed the shared allowance by at most the
+//! leases the other nodes still hold.
 //!
 //! The map is bounded: past [`Buckets::MAX_KEYS`] keys, the full buckets (keys idle long
 //! enough to have earned everything back, which therefore need no entry) are dropped.
@@ -18,26 +21,35 @@ use super::throttle::BoxFuture;
 /// Token buckets kept where every server process takes from them (a cluster's Redis).
 /// Errors are messages for the log; the process's own bucket then decides alone.
 pub trait SharedBuckets: Send + Sync {
-    /// Takes one token from bucket `name`; `Ok(Err(wait))` when it has none.
+    /// Takes up to `want` tokens (at least one) from bucket `name`: how many it took, or
+    /// `Ok(Err(wait))` when it has none.
     fn take(
         &self,
         name: String,
         per_second: f64,
         burst: f64,
-    ) -> BoxFuture<'_, Result<Result<(), Duration>, String>>;
+        want: u32,
+    ) -> BoxFuture<'_, Result<Result<u32, Duration>, String>>;
 }
+
+/// How long tokens leased from the shared store may be spent here; later they are dropped
+/// (the shared bucket has refilled meanwhile).
+pub const LEASE_FOR: Duration = Duration::from_secs(1);
 
 struct Bucket {
     tokens: f64,
     at: Instant,
+    /// Tokens taken from the shared store and not spent yet, and when they were taken.
+    leased: u32,
+    leased_at: Instant,
 }
 
 pub struct Buckets<K> {
     per_second: f64,
     burst: f64,
     map: Mutex<HashMap<K, Bucket>>,
-    /// The shared store and the name of these buckets in it, once set.
-    shared: OnceLock<(Arc<dyn SharedBuckets>, &'static str)>,
+    /// The shared store, the name of these buckets in it and the tokens to lease at once.
+    shared: OnceLock<(Arc<dyn SharedBuckets>, &'static str, u32)>,
 }
 
 impl<K: Hash + Eq + Clone> Buckets<K> {
@@ -53,9 +65,10 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         }
     }
 
-    /// Takes from `shared` too from now on, under `name` (a cluster node, at start).
-    pub fn share(&self, shared: Arc<dyn SharedBuckets>, name: &'static str) {
-        let _ = self.shared.set((shared, name));
+    /// Takes from `shared` too from now on, under `name` (a cluster node, at start), up to
+    /// `lease` tokens at a time (1: every token is asked for; the limit holds exactly).
+    pub fn share(&self, shared: Arc<dyn SharedBuckets>, name: &'static str, lease: u32) {
+        let _ = self.shared.set((shared, name, lease.max(1)));
     }
 
     /// Takes one token for `key`. When there is none: how long until there is.
@@ -69,6 +82,8 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         let bucket = map.entry(key.clone()).or_insert(Bucket {
             tokens: self.burst,
             at: now,
+            leased: 0,
+            leased_at: now,
         });
         let refill = now.duration_since(bucket.at).as_secs_f64() * self.per_second;
         bucket.tokens = (bucket.tokens + refill).min(self.burst);
@@ -90,18 +105,53 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         K: Display,
     {
         self.take(key)?;
-        let Some((shared, name)) = self.shared.get() else {
+        let Some((shared, name, lease)) = self.shared.get() else {
             return Ok(());
         };
+        if self.spend_lease(key) {
+            return Ok(());
+        }
         match shared
-            .take(format!("{name}:{key}"), self.per_second, self.burst)
+            .take(format!("{name}:{key}"), self.per_second, self.burst, *lease)
             .await
         {
-            Ok(taken) => taken,
+            Ok(Ok(taken)) => {
+                self.keep_lease(key, taken.saturating_sub(1));
+                Ok(())
+            }
+            Ok(Err(wait)) => Err(wait),
             Err(err) => {
                 tracing::warn!(%err, "the shared rate limit is not answering");
                 Ok(())
             }
+        }
+    }
+
+    /// Spends a token leased from the shared store, if one is left and fresh.
+    fn spend_lease(&self, key: &K) -> bool {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get_mut(key) {
+            Some(b) if b.leased > 0 && b.leased_at.elapsed() < LEASE_FOR => {
+                b.leased -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Keeps `tokens` just taken from the shared store for `key`'s next messages.
+    fn keep_lease(&self, key: &K, tokens: u32) {
+        if tokens == 0 {
+            return;
+        }
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = map.get_mut(key) {
+            let now = Instant::now();
+            if now.duration_since(b.leased_at) >= LEASE_FOR {
+                b.leased = 0;
+            }
+            b.leased = b.leased.saturating_add(tokens);
+            b.leased_at = now;
         }
     }
 
@@ -141,6 +191,74 @@ mod tests {
         assert!(rate.allow(&"typing"));
         let wait = rate.take(&"typing").expect_err("empty");
         assert!(wait > Duration::from_millis(1900) && wait <= Duration::from_secs(2));
+    }
+
+    /// A shared bucket in memory that counts the round trips made to it.
+    struct Store {
+        tokens: Mutex<u32>,
+        asked: Mutex<u32>,
+    }
+
+    impl SharedBuckets for Store {
+        fn take(&self, _: String, _: f64, _: f64, want: u32) -> BoxFuture<'_, TakeAnswer> {
+            Box::pin(async move {
+                *self.asked.lock().unwrap() += 1;
+                let mut tokens = self.tokens.lock().unwrap();
+                if *tokens == 0 {
+                    return Ok(Err(Duration::from_millis(50)));
+                }
+                let taken = want.min(*tokens);
+                *tokens -= taken;
+                Ok(Ok(taken))
+            })
+        }
+    }
+
+    type TakeAnswer = Result<Result<u32, Duration>, String>;
+
+    fn shared(tokens: u32, lease: u32) -> (Buckets<u32>, Arc<Store>) {
+        let store = Arc::new(Store {
+            tokens: Mutex::new(tokens),
+            asked: Mutex::new(0),
+        });
+        let rate = Buckets::new(1000.0, 1000.0);
+        rate.share(store.clone(), "send", lease);
+        (rate, store)
+    }
+
+    #[tokio::test]
+    async fn a_lease_saves_round_trips_and_the_shared_bucket_still_bounds() {
+        let (rate, store) = shared(12, 5);
+        for _ in 0..12 {
+            assert!(rate.take_anywhere(&1).await.is_ok());
+        }
+        // 5 + 5 + 2 tokens: three round trips for twelve messages.
+        assert_eq!(*store.asked.lock().unwrap(), 3);
+        // The shared bucket is empty: the thirteenth waits, whatever this node has left.
+        assert_eq!(rate.take_anywhere(&1).await, Err(Duration::from_millis(50)));
+    }
+
+    #[tokio::test]
+    async fn without_a_lease_every_token_is_asked_for() {
+        let (rate, store) = shared(3, 1);
+        for _ in 0..3 {
+            assert!(rate.take_anywhere(&7).await.is_ok());
+        }
+        assert!(rate.take_anywhere(&7).await.is_err());
+        assert_eq!(*store.asked.lock().unwrap(), 4);
+    }
+
+    #[tokio::test]
+    async fn leased_tokens_expire() {
+        let (rate, store) = shared(100, 10);
+        assert!(rate.take_anywhere(&1).await.is_ok());
+        rate.map.lock().unwrap().get_mut(&1).unwrap().leased_at -= LEASE_FOR;
+        assert!(rate.take_anywhere(&1).await.is_ok());
+        assert_eq!(
+            *store.asked.lock().unwrap(),
+            2,
+            "the stale lease was not spent"
+        );
     }
 
     #[test]

@@ -120,8 +120,9 @@ pub fn windows(cluster: &Arc<Cluster>) -> Arc<dyn SharedWindows> {
     cluster.clone()
 }
 
-/// KEYS: the bucket. ARGV: tokens per second, burst. Takes a token and answers 0, or
-/// answers the ms until there is one.
+/// KEYS: the bucket. ARGV: tokens per second, burst, tokens wanted. Takes as many as it
+/// has, up to those wanted, and answers how many (> 0); with none, answers minus the ms
+/// until there is one.
 static TAKE: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         "local t = redis.call('TIME')
@@ -131,11 +132,16 @@ local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(b[1]) or burst
 local at = tonumber(b[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / rate * 1000) end
+local answer
+if tokens >= 1 then
+  answer = math.min(tonumber(ARGV[3]), math.floor(tokens))
+  tokens = tokens - answer
+else
+  answer = -math.ceil((1 - tokens) / rate * 1000)
+end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return wait",
+return answer",
     )
 });
 
@@ -145,20 +151,24 @@ impl SharedBuckets for Cluster {
         name: String,
         per_second: f64,
         burst: f64,
-    ) -> BoxFuture<'_, Result<Result<(), Duration>, String>> {
+        want: u32,
+    ) -> BoxFuture<'_, Result<Result<u32, Duration>, String>> {
         Box::pin(async move {
-            let wait: u64 = TAKE
+            let answer: i64 = TAKE
                 .evalsha_with_reload(
                     self.client(),
                     vec![self.key(&format!("bucket:{name}"))],
-                    vec![per_second.to_string(), burst.to_string()],
+                    vec![
+                        per_second.to_string(),
+                        burst.to_string(),
+                        want.max(1).to_string(),
+                    ],
                 )
                 .await
                 .map_err(|e: Error| e.to_string())?;
-            Ok(if wait == 0 {
-                Ok(())
-            } else {
-                Err(Duration::from_millis(wait))
+            Ok(match u32::try_from(answer) {
+                Ok(taken) if taken > 0 => Ok(taken),
+                _ => Err(Duration::from_millis(answer.unsigned_abs().max(1))),
             })
         })
     }

@@ -90,6 +90,11 @@ pub enum Remote {
     Resync,
 }
 
+/// How every message `node` publishes begins.
+fn own_prefix(node: Uuid) -> String {
+    format!("{{\"node\":\"{node}\"")
+}
+
 /// One Redis message: the node that sent it and its events, in order.
 #[derive(Serialize, Deserialize)]
 struct Envelope {
@@ -220,11 +225,17 @@ impl Cluster {
         let mut check = tokio::time::interval(Duration::from_millis(250));
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut subscribed = false;
+        // Redis hands this node its own messages too: they are known by their first bytes
+        // (serde writes `node` first) and dropped unread.
+        let own = own_prefix(self.node);
         loop {
             tokio::select! {
                 message = messages.recv() => match message {
                     Ok(message) => {
                         let Some(bytes) = message.value.as_bytes() else { continue };
+                        if bytes.starts_with(own.as_bytes()) {
+                            continue;
+                        }
                         let envelope: Envelope = match serde_json::from_slice(bytes) {
                             Ok(envelope) => envelope,
                             Err(err) => {
@@ -350,5 +361,23 @@ async fn publish_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_knows_its_own_messages_by_their_first_bytes() {
+        let node = Uuid::new_v4();
+        let mine = Envelope {
+            node,
+            at: 1,
+            events: vec![Remote::Resync],
+        };
+        let text = serde_json::to_string(&mine).expect("encodes");
+        assert!(text.starts_with(&own_prefix(node)), "{text}");
+        assert!(!text.starts_with(&own_prefix(Uuid::new_v4())));
     }
 }

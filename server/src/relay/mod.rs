@@ -184,9 +184,12 @@ impl Relay {
         tokio::spawn(close_ended_sessions(Arc::downgrade(&relay)));
         tokio::spawn(check_sessions(Arc::downgrade(&relay)));
         if let Some(cluster) = relay.cluster.clone() {
+            // A tenth of the burst at a time: a busy sender costs Redis one round trip per
+            // few messages, and a user on two nodes gets at most that much more.
+            let lease = (relay.settings.send_burst / 10).max(1);
             relay
                 .sends
-                .share(crate::cluster::limits::buckets(&cluster), "send");
+                .share(crate::cluster::limits::buckets(&cluster), "send", lease);
             // Until the bus is known to work, changes made on other nodes go unheard.
             relay.core.permissions.pause();
             let (tx, rx) = tokio::sync::mpsc::channel(1024);
