@@ -15,6 +15,13 @@
 //! run with `--users-file F` reuses them, so the server can be restarted in between and
 //! measured without the memory registration (password hashing) left behind.
 //!
+//!
+//! Several nodes of a cluster: `--url` takes a comma-separated list. Users register and
+//! befriend on the first; then pair i's sender connects to node i mod n and its receiver to
+//! the next node, so every message crosses from one node to another. `--cpu-pid` (repeated,
+//! or a comma-separated list) names processes — nodes, Redis — whose CPU time over the
+//! sending window is reported per message stored, beside the whole machine's.
+//!
 //! The server must allow the rate: run it with e.g. `WS_SEND_RATE=100000
 //! WS_SEND_BURST=100000`, and raise `ulimit -n` on both sides for many connections.
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +35,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 struct Args {
+    /// The first of `urls`: where users register.
     url: String,
+    urls: Vec<String>,
+    cpu_pids: Vec<u32>,
     clients: usize,
     rate: u64,
     seconds: u64,
@@ -41,7 +51,9 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
-        url: "http://127.0.0.1:3000".into(),
+        url: String::new(),
+        urls: vec!["http://127.0.0.1:3000".into()],
+        cpu_pids: Vec::new(),
         clients: 1000,
         rate: 5000,
         seconds: 20,
@@ -55,7 +67,19 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--url" => args.url = value()?,
+            "--url" => {
+                args.urls = value()?
+                    .split(',')
+                    .map(|u| u.trim().trim_end_matches('/').to_owned())
+                    .filter(|u| !u.is_empty())
+                    .collect()
+            }
+            "--cpu-pid" => {
+                for pid in value()?.split(',') {
+                    args.cpu_pids
+                        .push(pid.trim().parse().map_err(|e| format!("--cpu-pid: {e}"))?);
+                }
+            }
             "--clients" => {
                 args.clients = value()?.parse().map_err(|e| format!("--clients: {e}"))?
             }
@@ -72,7 +96,7 @@ fn parse_args() -> Result<Args, String> {
             "--setup-only" => args.setup_only = true,
             "--help" | "-h" => {
                 println!(
-                    "loadgen [--url http://127.0.0.1:3000] [--clients 1000] [--rate 5000 (0 = max)] \
+                    "loadgen [--url http://127.0.0.1:3000[,http://node2,...]] [--cpu-pid PID[,PID]] [--clients 1000] [--rate 5000 (0 = max)] \
                      [--seconds 20] [--window 16] [--server-pid PID] [--prefix NAME] \
                      [--users-file PATH (reuse the users saved there, or save them)] [--setup-only]"
                 );
@@ -81,6 +105,7 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
+    args.url = args.urls.first().cloned().ok_or("--url names no server")?;
     if args.clients < 2 || !args.clients.is_multiple_of(2) {
         return Err("--clients must be an even number of at least 2".into());
     }
@@ -285,12 +310,12 @@ fn slope(points: &[(f64, f64)]) -> Option<f64> {
     (den > 0.0).then(|| num / den)
 }
 
-/// Opens one socket per user, 256 at a time, in the users' order.
-async fn open_sockets(ws_url: &str, users: &[User]) -> Result<Vec<Socket>, String> {
+/// Opens one socket per (WebSocket address, session cookie), 256 at a time, in order.
+async fn open_sockets(targets: &[(String, String)]) -> Result<Vec<Socket>, String> {
     let limit = Arc::new(Semaphore::new(256));
     let mut connecting = Vec::new();
-    for u in users {
-        let (url, cookie, limit) = (ws_url.to_owned(), u.cookie.clone(), limit.clone());
+    for (url, cookie) in targets {
+        let (url, cookie, limit) = (url.clone(), cookie.clone(), limit.clone());
         connecting.push(tokio::spawn(async move {
             let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
             connect(&url, &cookie).await
@@ -336,13 +361,23 @@ async fn main() {
     }
     eprintln!("opening {} WebSockets...", users.len());
     let rss_before = args.server_pid.and_then(rss_kib);
-    let ws_url = format!("{}/ws", args.url.replacen("http", "ws", 1));
+    // User 2p sends to user 2p+1: the sender on node p mod n, the receiver on the next one.
+    let nodes = args.urls.len();
+    let targets: Vec<(String, String)> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let node = (i / 2 + i % 2) % nodes;
+            let ws = format!("{}/ws", args.urls[node].replacen("http", "ws", 1));
+            (ws, u.cookie.clone())
+        })
+        .collect();
     // Open the sockets in ten steps, reading the server's memory after each.
     let step = users.len().div_ceil(MEMORY_STEPS);
     let mut sockets = Vec::with_capacity(users.len());
     let mut samples: Vec<(f64, f64)> = Vec::new();
-    for chunk in users.chunks(step) {
-        match open_sockets(&ws_url, chunk).await {
+    for chunk in targets.chunks(step) {
+        match open_sockets(chunk).await {
             Ok(s) => sockets.extend(s),
             Err(e) => {
                 eprintln!("loadgen: connect failed: {e}");
@@ -369,6 +404,7 @@ async fn main() {
     }
 
     let stats = Arc::new(Stats::default());
+    let cpu_before = CpuReading::now(&args.cpu_pids);
     let epoch = Instant::now();
     let deadline = epoch + Duration::from_secs(args.seconds);
     let pairs = users.len() / 2;
@@ -413,6 +449,7 @@ async fn main() {
         let _ = t.await;
     }
     progress.abort();
+    let cpu_after = CpuReading::now(&args.cpu_pids);
     let elapsed = (Instant::now().min(deadline) - epoch).as_secs_f64();
     let acked = stats.acked.load(Ordering::Relaxed);
     let delivered = stats.delivered.load(Ordering::Relaxed);
@@ -445,6 +482,83 @@ async fn main() {
         lat.last().copied().unwrap_or(0) as f64 / 1000.0,
         lat.len()
     );
+    cpu_after.report(&cpu_before, &args.cpu_pids, acked);
+}
+
+/// CPU seconds used so far: by each of some processes, by this one, and by the machine.
+struct CpuReading {
+    pids: Vec<Option<f64>>,
+    own: Option<f64>,
+    /// Busy and total seconds of all cores.
+    machine: Option<(f64, f64)>,
+}
+
+/// Clock ticks per second in `/proc`'s figures (USER_HZ: 100 on every Linux architecture
+/// this runs on).
+const TICKS: f64 = 100.0;
+
+impl CpuReading {
+    fn now(pids: &[u32]) -> CpuReading {
+        CpuReading {
+            pids: pids
+                .iter()
+                .map(|pid| process_cpu(&pid.to_string()))
+                .collect(),
+            own: process_cpu("self"),
+            machine: machine_cpu(),
+        }
+    }
+
+    /// A line per process: its CPU over the window and per message; then the machine's.
+    fn report(&self, before: &CpuReading, pids: &[u32], messages: u64) {
+        let per_msg = |s: f64| s * 1e6 / messages.max(1) as f64;
+        for ((pid, after), before) in pids.iter().zip(&self.pids).zip(&before.pids) {
+            if let (Some(a), Some(b)) = (after, before) {
+                println!(
+                    "cpu pid {pid}: {:.2} s, {:.0} µs/msg",
+                    a - b,
+                    per_msg(a - b)
+                );
+            }
+        }
+        if let (Some((busy_a, total_a)), Some((busy_b, total_b)), Some(own_a), Some(own_b)) =
+            (self.machine, before.machine, self.own, before.own)
+        {
+            println!(
+                "cpu machine: {:.2} of {:.2} core-seconds busy, {:.0} µs/msg, of which loadgen {:.2} s",
+                busy_a - busy_b,
+                total_a - total_b,
+                per_msg(busy_a - busy_b),
+                own_a - own_b
+            );
+        }
+    }
+}
+
+/// utime + stime of a process (all its threads, living and gone), in seconds.
+fn process_cpu(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after it are plain.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / TICKS)
+}
+
+/// Busy and total seconds of all cores, from `/proc/stat`.
+fn machine_cpu() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<f64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: f64 = cpu.iter().take(8).sum();
+    // idle and iowait
+    let idle = cpu.get(3)? + cpu.get(4)?;
+    Some(((total - idle) / TICKS, total / TICKS))
 }
 
 /// Sends `to` messages whose text is the send time (µs since `epoch`), paced by `interval`
@@ -481,6 +595,10 @@ async fn send_loop(
         let offset = interval.mul_f64(fastrand_fraction(&to));
         tokio::time::sleep(offset).await;
     }
+    // Client ids are unique to this run: the server answers a repeated (sender, client id)
+    // with the stored message's ack and delivers nothing, so a second run with the same
+    // users would measure nothing.
+    let run = run_id();
     let mut next = Instant::now();
     let mut n = 0u64;
     while Instant::now() < deadline {
@@ -507,7 +625,7 @@ async fn send_loop(
         let sent_us = epoch.elapsed().as_micros() as u64;
         let frame = json!({
             "type": "send",
-            "client_id": format!("{n}"),
+            "client_id": format!("{run}-{n}"),
             "to": {"user": to},
             "content": {"kind": "text", "text": sent_us.to_string()},
         });
@@ -524,6 +642,18 @@ async fn send_loop(
     // messages of the run would otherwise wait behind.
     tokio::time::sleep_until((deadline + RECEIVE_GRACE).into()).await;
     acks.abort();
+}
+
+/// This process's id and start time: different for every run.
+fn run_id() -> String {
+    static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        format!("{:x}{:x}", std::process::id(), since_epoch.as_millis())
+    })
+    .clone()
 }
 
 /// A stable fraction in [0, 1) from a string (spreads senders without a RNG crate).
