@@ -23,7 +23,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use tower_http::compression::CompressionLayer;
@@ -117,9 +117,19 @@ impl Services {
     }
 }
 
+/// The app's routes, walked once per process. While Leptos walks them, no resource of the
+/// whole process loads (a process-wide flag in `leptos_server`): a page that another router
+/// of this process rendered meanwhile waited for ever for the signed-in user. One walk,
+/// made before the first router serves, leaves no such window (tests start many servers in
+/// one process; `server` starts one).
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// The whole HTTP surface of one server process.
 pub fn router(services: &Services, options: LeptosOptions, max_body_bytes: usize) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let origins = Arc::new(services.relay.settings.allowed_origins.clone());
     let pkg = edge::pkg_service(
         &options.site_root,

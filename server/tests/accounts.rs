@@ -19,6 +19,7 @@ db_tests!(
     malformed_and_oversized_bodies_get_4xx,
     profile_update_is_kept_and_validated,
     pages_render_on_the_server_and_guard_the_shell,
+    pages_answer_fifty_parallel_requests,
     login_form_works_without_javascript,
     language_follows_cookie_then_browser,
     health_check_answers,
@@ -563,6 +564,98 @@ async fn pages_render_on_the_server_and_guard_the_shell(server: TestServer) {
     );
     let missing = visitor.get("/no/such/page", &[]).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+/// Every server-rendered page answers, whole and in time, when fifty are asked for at once,
+/// signed in and not. `QC_SSR_ROUNDS` asks for more rounds when hunting a race.
+async fn pages_answer_fifty_parallel_requests(server: TestServer) {
+    let mut member = server.session();
+    member.register("pat").await;
+    let cookie = format!("qc_session={}", member.cookie.clone().unwrap_or_default());
+    let rounds: usize = std::env::var("QC_SSR_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let paths = ["/login", "/chats", "/contacts", "/me", "/", "/register"];
+    for round in 0..rounds {
+        let asks = (0..50).map(|i| {
+            let client = server.client.clone();
+            let path = paths[i % paths.len()];
+            let url = format!("{}{path}", server.base);
+            let cookie = (i % 2 == 0).then(|| cookie.clone());
+            async move {
+                let mut req = client
+                    .get(url)
+                    .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8");
+                if let Some(cookie) = &cookie {
+                    req = req.header("cookie", cookie);
+                }
+                let answer = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                    let res = req.send().await.ok()?;
+                    let status = res.status();
+                    res.text().await.ok().map(|_| status)
+                })
+                .await;
+                (path, cookie.is_some(), answer)
+            }
+        });
+        let answers = futures_join_all(asks).await;
+        let stuck: Vec<_> = answers
+            .iter()
+            .filter(|(_, _, answer)| !matches!(answer, Ok(Some(_))))
+            .map(|(path, signed_in, _)| format!("{path} (signed in: {signed_in})"))
+            .collect();
+        assert!(
+            stuck.is_empty(),
+            "round {round}: no whole answer within 10 s: {stuck:?}"
+        );
+        for (path, signed_in, answer) in &answers {
+            let Ok(Some(status)) = answer else { continue };
+            assert!(
+                status.is_success() || status.is_redirection(),
+                "{path} (signed in: {signed_in}): {status}"
+            );
+        }
+    }
+}
+
+/// Building a server's route list keeps every page of the whole process from loading its
+/// data (Leptos suppresses resource loads while it walks the routes): a page asked for
+/// meanwhile, from another server of the same process, waited for ever. Tests start many
+/// servers in one process; here pages are asked for while more nodes start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_render_while_other_servers_start() {
+    let Some(server) = TestServer::start(Backend::Sqlite).await else {
+        return;
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let askers: Vec<_> = (0..6)
+        .map(|i| {
+            let client = server.client.clone();
+            let url = format!("{}{}", server.base, ["/login", "/chats", "/"][i % 3]);
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut answered = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let ask = client.get(&url).header("accept", "text/html").send();
+                    match tokio::time::timeout(std::time::Duration::from_secs(10), ask).await {
+                        Ok(Ok(_)) => answered += 1,
+                        Ok(Err(e)) => return Err(format!("{url}: {e}")),
+                        Err(_) => return Err(format!("{url}: no answer within 10 s")),
+                    }
+                }
+                Ok(answered)
+            })
+        })
+        .collect();
+    for _ in 0..8 {
+        drop(server.node().await);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for asker in askers {
+        let answered = asker.await.expect("task");
+        assert!(matches!(answered, Ok(n) if n > 0), "{answered:?}");
+    }
 }
 
 async fn login_form_works_without_javascript(server: TestServer) {
