@@ -22,6 +22,9 @@
 //! or a comma-separated list) names processes — nodes, Redis — whose CPU time over the
 //! sending window is reported per message stored, beside the whole machine's.
 //!
+//! Groups: `--groups 20x50,1x500` measures fan-out instead of pairs (see `groups.rs`);
+//! `--clients` is then the sum of the group sizes.
+//!
 //! The server must allow the rate: run it with e.g. `WS_SEND_RATE=100000
 //! WS_SEND_BURST=100000`, and raise `ulimit -n` on both sides for many connections.
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +36,9 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+mod groups;
 
 struct Args {
     /// The first of `urls`: where users register.
@@ -47,6 +53,8 @@ struct Args {
     prefix: String,
     users_file: Option<String>,
     setup_only: bool,
+    /// Group sizes (`--groups`): fan-out mode.
+    groups: Option<Vec<usize>>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -62,6 +70,7 @@ fn parse_args() -> Result<Args, String> {
         prefix: format!("lg{}", std::process::id()),
         users_file: None,
         setup_only: false,
+        groups: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -94,11 +103,13 @@ fn parse_args() -> Result<Args, String> {
             "--prefix" => args.prefix = value()?,
             "--users-file" => args.users_file = Some(value()?),
             "--setup-only" => args.setup_only = true,
+            "--groups" => args.groups = Some(groups::parse_spec(&value()?)?),
             "--help" | "-h" => {
                 println!(
                     "loadgen [--url http://127.0.0.1:3000[,http://node2,...]] [--cpu-pid PID[,PID]] [--clients 1000] [--rate 5000 (0 = max)] \
                      [--seconds 20] [--window 16] [--server-pid PID] [--prefix NAME] \
-                     [--users-file PATH (reuse the users saved there, or save them)] [--setup-only]"
+                     [--users-file PATH (reuse the users saved there, or save them)] [--setup-only] \
+                     [--groups COUNTxSIZE[,COUNTxSIZE] (group fan-out; --clients is their sum)]"
                 );
                 std::process::exit(0);
             }
@@ -106,7 +117,9 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     args.url = args.urls.first().cloned().ok_or("--url names no server")?;
-    if args.clients < 2 || !args.clients.is_multiple_of(2) {
+    if let Some(sizes) = &args.groups {
+        args.clients = sizes.iter().sum();
+    } else if args.clients < 2 || !args.clients.is_multiple_of(2) {
         return Err("--clients must be an even number of at least 2".into());
     }
     Ok(args)
@@ -197,11 +210,7 @@ async fn post(
 }
 
 async fn setup_users(args: &Args) -> Result<Vec<User>, String> {
-    eprintln!(
-        "registering {} users and making {} friendships...",
-        args.clients,
-        args.clients / 2
-    );
+    eprintln!("registering {} users...", args.clients);
     let client = reqwest::Client::new();
     let limit = Arc::new(Semaphore::new(64));
     let mut tasks = Vec::new();
@@ -223,6 +232,9 @@ async fn setup_users(args: &Args) -> Result<Vec<User>, String> {
     let mut users = Vec::new();
     for t in tasks {
         users.push(t.await.map_err(|e| e.to_string())??);
+    }
+    if args.groups.is_some() {
+        return Ok(users);
     }
     // Pair 2i with 2i+1.
     let mut tasks = Vec::new();
@@ -275,9 +287,14 @@ async fn connect(ws_url: &str, cookie: &str) -> Result<Socket, String> {
             .parse()
             .map_err(|_| "bad cookie")?,
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .map_err(|e| e.to_string())?;
+    // tungstenite zero-fills `read_buffer_size` bytes before every read (128 KiB by
+    // default): with one frame per read, as at moderate rates, that memset was a quarter of
+    // the machine's CPU at 100,000 deliveries/s. 16 KiB still takes many frames per read.
+    let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_with_config(request, Some(config), false)
+            .await
+            .map_err(|e| e.to_string())?;
     // Wait for `ready`.
     while let Some(frame) = socket.next().await {
         if let Ok(Message::Text(text)) = frame
@@ -355,6 +372,27 @@ async fn main() {
         eprintln!("loadgen: {e}");
         std::process::exit(1);
     }
+    let groups = match &args.groups {
+        None => None,
+        Some(sizes) => {
+            let path = args.users_file.as_ref().map(|f| format!("{f}.groups"));
+            let made = match path.as_deref().and_then(|p| groups::load(p, sizes)) {
+                Some(g) => Ok(g),
+                None => groups::setup(&args.url, &users, sizes).await,
+            };
+            let saved = match (&made, &path) {
+                (Ok(g), Some(p)) => groups::save(p, g),
+                _ => Ok(()),
+            };
+            match made.and_then(|g| saved.map(|()| g)) {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    eprintln!("loadgen: group setup failed: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+    };
     eprintln!("users ready in {:.1} s", started.elapsed().as_secs_f64());
     if args.setup_only {
         return;
@@ -403,6 +441,10 @@ async fn main() {
         );
     }
 
+    if let Some(groups) = &groups {
+        groups::run(&args, groups, sockets).await;
+        return;
+    }
     let stats = Arc::new(Stats::default());
     let cpu_before = CpuReading::now(&args.cpu_pids);
     let epoch = Instant::now();
@@ -456,12 +498,7 @@ async fn main() {
     let mut lat =
         std::mem::take(&mut *stats.latencies_us.lock().unwrap_or_else(|e| e.into_inner()));
     lat.sort_unstable();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
+    let pct = |p: f64| percentile(&lat, p);
     println!(
         "clients {}  rate {}  over {:.1} s: stored {:.0}/s, delivered {:.0}/s, errors {}",
         users.len(),
@@ -483,6 +520,12 @@ async fn main() {
         lat.len()
     );
     cpu_after.report(&cpu_before, &args.cpu_pids, acked);
+}
+
+/// The `p` quantile (0–1) of sorted microseconds, in milliseconds; 0 when there are none.
+fn percentile(sorted_us: &[u32], p: f64) -> f64 {
+    let i = ((sorted_us.len() as f64 * p) as usize).min(sorted_us.len().saturating_sub(1));
+    sorted_us.get(i).copied().unwrap_or(0) as f64 / 1000.0
 }
 
 /// CPU seconds used so far: by each of some processes, by this one, and by the machine.
@@ -665,14 +708,12 @@ fn fastrand_fraction(seed: &str) -> f64 {
 }
 
 async fn receive_loop(socket: Socket, stats: Arc<Stats>, epoch: Instant, deadline: Instant) {
-    let (_write, mut read) = socket.split();
+    let (_write, read) = socket.split();
     let mut local = Vec::with_capacity(1024);
     let end = deadline + RECEIVE_GRACE;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        let Ok(Some(Ok(frame))) = tokio::time::timeout(left, read.next()).await else {
-            break;
-        };
+    // One timer for the whole run (a timeout per frame costs a timer entry per delivery).
+    let mut frames = std::pin::pin!(read.take_until(tokio::time::sleep_until(end.into())));
+    while let Some(Ok(frame)) = frames.next().await {
         let Message::Text(text) = frame else { continue };
         let Ok(value) = serde_json::from_str::<Value>(&text) else {
             continue;
