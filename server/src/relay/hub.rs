@@ -173,19 +173,17 @@ impl Hub {
     }
 
     /// Hands `frame` to every connection of every user in `users`, except `skip`.
+    ///
+    /// The frames are queued under the read lock, without copying the handles out first:
+    /// queueing never waits (a full queue closes its connection, which leaves the hub later,
+    /// from its own task), and copying a handle takes its cancellation token's lock twice
+    /// (clone and drop), per member of a group, per message.
     pub fn deliver(&self, users: &[Uuid], frame: &Frame, skip: Option<u64>) {
-        let targets: Vec<Connection> = {
-            let map = self.users.read().unwrap_or_else(|e| e.into_inner());
-            users
-                .iter()
-                .filter_map(|u| map.get(u))
-                .flatten()
-                .filter(|c| Some(c.id) != skip)
-                .cloned()
-                .collect()
-        };
-        for conn in targets {
-            conn.push(frame.clone());
+        let map = self.users.read().unwrap_or_else(|e| e.into_inner());
+        for conn in users.iter().filter_map(|u| map.get(u)).flatten() {
+            if Some(conn.id) != skip {
+                conn.push(frame.clone());
+            }
         }
     }
 
@@ -212,15 +210,8 @@ impl Hub {
 
     /// Hands `frame` to every connection.
     pub fn deliver_all(&self, frame: &Frame) {
-        let targets: Vec<Connection> = self
-            .users
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .flatten()
-            .cloned()
-            .collect();
-        for conn in targets {
+        let map = self.users.read().unwrap_or_else(|e| e.into_inner());
+        for conn in map.values().flatten() {
             conn.push(frame.clone());
         }
     }
