@@ -11,14 +11,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
-    Args, CpuReading, RECEIVE_GRACE, Socket, Stats, User, fastrand_fraction, percentile, post,
-    run_id,
+    Args, CpuReading, Pacing, RECEIVE_GRACE, Socket, Stats, User, percentile, post, send_loop,
 };
 
 /// `20x50,1x500` → [50; 20] + [500].
@@ -139,15 +138,20 @@ pub async fn setup(base: &str, users: &[User], sizes: &[usize]) -> Result<Vec<Gr
 /// What one member saw: (group, message number, send-to-deliver µs) for each delivery.
 type Seen = Vec<(u32, u32, u32)>;
 
-/// Runs the measured window over open sockets, one per user in `users` order.
+/// Runs the measured window over open sockets, one per user, in the order of registration.
 pub async fn run(args: &Args, groups: &[Group], sockets: Vec<Socket>) {
     let stats = Arc::new(Stats::default());
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let cpu_before = CpuReading::now(&args.cpu_pids);
     let epoch = Instant::now();
     let deadline = epoch + Duration::from_secs(args.seconds);
-    let interval =
-        (args.rate > 0).then(|| Duration::from_secs_f64(groups.len() as f64 / args.rate as f64));
+    let pacing = Pacing {
+        epoch,
+        deadline,
+        interval: (args.rate > 0)
+            .then(|| Duration::from_secs_f64(groups.len() as f64 / args.rate as f64)),
+        window: args.window,
+    };
     let mut sockets: Vec<Option<Socket>> = sockets.into_iter().map(Some).collect();
     let mut tasks = Vec::new();
     for (gi, g) in groups.iter().enumerate() {
@@ -158,15 +162,22 @@ pub async fn run(args: &Args, groups: &[Group], sockets: Vec<Socket>) {
             };
             let stats = stats.clone();
             if m == g.first {
+                // The text is "message number:send time"; the client id names the group.
+                let (group, index) = (g.id.clone(), gi as u32);
+                let frame = move |run: &str, n: u64, sent_us: u64| {
+                    json!({
+                        "type": "send",
+                        "client_id": format!("{run}-g{index}-{n}"),
+                        "to": {"group": group},
+                        "content": {"kind": "text", "text": format!("{n}:{sent_us}")},
+                    })
+                };
                 tasks.push(tokio::spawn(send_loop(
                     socket,
-                    gi as u32,
-                    g.id.clone(),
                     stats,
-                    epoch,
-                    deadline,
-                    interval,
-                    args.window,
+                    pacing,
+                    g.id.clone(),
+                    frame,
                 )));
             } else {
                 tasks.push(tokio::spawn(receive_loop(
@@ -179,24 +190,8 @@ pub async fn run(args: &Args, groups: &[Group], sockets: Vec<Socket>) {
             }
         }
     }
-    let progress = {
-        let stats = stats.clone();
-        tokio::spawn(async move {
-            let mut last = 0;
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let d = stats.delivered.load(Ordering::Relaxed);
-                eprintln!("  {} deliveries/s", d - last);
-                last = d;
-            }
-        })
-    };
-    for t in tasks {
-        let _ = t.await;
-    }
-    progress.abort();
-    let cpu_after = CpuReading::now(&args.cpu_pids);
-    let elapsed = (Instant::now().min(deadline) - epoch).as_secs_f64();
+    let (cpu_after, elapsed) =
+        crate::finish(tasks, &stats, "deliveries", &args.cpu_pids, pacing).await;
     let acked = stats.acked.load(Ordering::Relaxed);
     let delivered = stats.delivered.load(Ordering::Relaxed);
     let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
@@ -258,80 +253,6 @@ pub async fn run(args: &Args, groups: &[Group], sockets: Vec<Socket>) {
         last.len()
     );
     cpu_after.report(&cpu_before, &args.cpu_pids, acked);
-}
-
-/// Sends to the group messages whose text is "message number:send time (µs since epoch)".
-#[allow(clippy::too_many_arguments)]
-async fn send_loop(
-    socket: Socket,
-    group_index: u32,
-    group: String,
-    stats: Arc<Stats>,
-    epoch: Instant,
-    deadline: Instant,
-    interval: Option<Duration>,
-    window: usize,
-) {
-    let (mut write, mut read) = socket.split();
-    let in_flight = Arc::new(Semaphore::new(window.max(1)));
-    let acks = {
-        let (stats, in_flight) = (stats.clone(), in_flight.clone());
-        tokio::spawn(async move {
-            while let Some(Ok(frame)) = read.next().await {
-                if let Message::Text(text) = frame {
-                    if text.contains("\"type\":\"ack\"") {
-                        stats.acked.fetch_add(1, Ordering::Relaxed);
-                        in_flight.add_permits(1);
-                    } else if text.contains("\"type\":\"error\"") {
-                        stats.errors.fetch_add(1, Ordering::Relaxed);
-                        in_flight.add_permits(1);
-                    }
-                }
-            }
-        })
-    };
-    if let Some(interval) = interval {
-        tokio::time::sleep(interval.mul_f64(fastrand_fraction(&group))).await;
-    }
-    let run = run_id();
-    let mut next = Instant::now();
-    let mut n = 0u32;
-    while Instant::now() < deadline {
-        match interval {
-            Some(interval) => {
-                if next >= deadline {
-                    break;
-                }
-                if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                    tokio::time::sleep(wait).await;
-                }
-                next += interval;
-            }
-            None => {
-                let Ok(permit) = in_flight.acquire().await else {
-                    break;
-                };
-                permit.forget();
-            }
-        }
-        n += 1;
-        let sent_us = epoch.elapsed().as_micros() as u64;
-        let frame = json!({
-            "type": "send",
-            "client_id": format!("{run}-g{group_index}-{n}"),
-            "to": {"group": group},
-            "content": {"kind": "text", "text": format!("{n}:{sent_us}")},
-        });
-        if write
-            .send(Message::Text(frame.to_string().into()))
-            .await
-            .is_err()
-        {
-            break;
-        }
-    }
-    tokio::time::sleep_until((deadline + RECEIVE_GRACE).into()).await;
-    acks.abort();
 }
 
 /// (group index, message number, send time) of a delivered message: the group index from

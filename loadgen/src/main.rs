@@ -456,6 +456,12 @@ async fn main() {
     } else {
         Some(Duration::from_secs_f64(pairs as f64 / args.rate as f64))
     };
+    let pacing = Pacing {
+        epoch,
+        deadline,
+        interval,
+        window: args.window,
+    };
     let mut sockets = sockets.into_iter();
     let mut tasks = Vec::new();
     for pair in users.chunks(2) {
@@ -464,35 +470,28 @@ async fn main() {
             sockets.next().expect("socket"),
         );
         let to = pair[1].id.clone();
-        let stats_s = stats.clone();
         let stats_r = stats.clone();
-        let window = args.window;
+        // The text is the send time.
+        let frame = move |run: &str, n: u64, sent_us: u64| {
+            json!({
+                "type": "send",
+                "client_id": format!("{run}-{n}"),
+                "to": {"user": to},
+                "content": {"kind": "text", "text": sent_us.to_string()},
+            })
+        };
         tasks.push(tokio::spawn(send_loop(
-            sender, to, stats_s, epoch, deadline, interval, window,
+            sender,
+            stats.clone(),
+            pacing,
+            pair[1].id.clone(),
+            frame,
         )));
         tasks.push(tokio::spawn(receive_loop(
             receiver, stats_r, epoch, deadline,
         )));
     }
-    // Progress once a second.
-    let progress = {
-        let stats = stats.clone();
-        tokio::spawn(async move {
-            let mut last = 0;
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let d = stats.delivered.load(Ordering::Relaxed);
-                eprintln!("  {} delivered/s", d - last);
-                last = d;
-            }
-        })
-    };
-    for t in tasks {
-        let _ = t.await;
-    }
-    progress.abort();
-    let cpu_after = CpuReading::now(&args.cpu_pids);
-    let elapsed = (Instant::now().min(deadline) - epoch).as_secs_f64();
+    let (cpu_after, elapsed) = finish(tasks, &stats, "delivered", &args.cpu_pids, pacing).await;
     let acked = stats.acked.load(Ordering::Relaxed);
     let delivered = stats.delivered.load(Ordering::Relaxed);
     let mut lat =
@@ -604,17 +603,62 @@ fn machine_cpu() -> Option<(f64, f64)> {
     Some(((total - idle) / TICKS, total / TICKS))
 }
 
-/// Sends `to` messages whose text is the send time (µs since `epoch`), paced by `interval`
-/// or, without one, keeping `window` messages unacknowledged.
-async fn send_loop(
-    socket: Socket,
-    to: String,
-    stats: Arc<Stats>,
+/// Waits for the run's tasks, printing the deliveries of each second meanwhile; answers the
+/// CPU reading at the end and how long the sending lasted (s).
+async fn finish(
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stats: &Arc<Stats>,
+    label: &'static str,
+    cpu_pids: &[u32],
+    pacing: Pacing,
+) -> (CpuReading, f64) {
+    let progress = {
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            let mut last = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let d = stats.delivered.load(Ordering::Relaxed);
+                eprintln!("  {} {label}/s", d - last);
+                last = d;
+            }
+        })
+    };
+    for t in tasks {
+        let _ = t.await;
+    }
+    progress.abort();
+    let elapsed = Instant::now().min(pacing.deadline) - pacing.epoch;
+    (CpuReading::now(cpu_pids), elapsed.as_secs_f64())
+}
+
+/// When and how fast a sender sends.
+#[derive(Clone, Copy)]
+struct Pacing {
     epoch: Instant,
     deadline: Instant,
+    /// Between two messages of one sender; none: as fast as acknowledged.
     interval: Option<Duration>,
+    /// Messages unacknowledged at most, without an interval.
     window: usize,
+}
+
+/// Sends the frames `frame(run, n, sent_us)` makes (run: this run's id, n: 1, 2, …,
+/// sent_us: µs since the epoch), paced by the interval (the first one at a point of it
+/// that `seed` picks) or, without one, keeping the window unacknowledged.
+async fn send_loop(
+    socket: Socket,
+    stats: Arc<Stats>,
+    pacing: Pacing,
+    seed: String,
+    frame: impl Fn(&str, u64, u64) -> Value,
 ) {
+    let Pacing {
+        epoch,
+        deadline,
+        interval,
+        window,
+    } = pacing;
     let (mut write, mut read) = socket.split();
     let in_flight = Arc::new(Semaphore::new(window.max(1)));
     let acks = {
@@ -635,7 +679,7 @@ async fn send_loop(
     };
     // Spread the senders over the first interval so they do not all fire at once.
     if let Some(interval) = interval {
-        let offset = interval.mul_f64(fastrand_fraction(&to));
+        let offset = interval.mul_f64(fastrand_fraction(&seed));
         tokio::time::sleep(offset).await;
     }
     // Client ids are unique to this run: the server answers a repeated (sender, client id)
@@ -666,14 +710,8 @@ async fn send_loop(
         }
         n += 1;
         let sent_us = epoch.elapsed().as_micros() as u64;
-        let frame = json!({
-            "type": "send",
-            "client_id": format!("{run}-{n}"),
-            "to": {"user": to},
-            "content": {"kind": "text", "text": sent_us.to_string()},
-        });
         if write
-            .send(Message::Text(frame.to_string().into()))
+            .send(Message::Text(frame(&run, n, sent_us).to_string().into()))
             .await
             .is_err()
         {
