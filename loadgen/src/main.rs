@@ -155,10 +155,15 @@ fn load_users(path: &str) -> Option<Vec<User>> {
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A field of `/proc/<pid>/status`, in KiB.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -399,6 +404,9 @@ async fn main() {
     }
     eprintln!("opening {} WebSockets...", users.len());
     let rss_before = args.server_pid.and_then(rss_kib);
+    // The private part: RSS also counts every mapping of a shared file once per mapping
+    // (SQLite maps the database once per pooled connection).
+    let anon_before = args.server_pid.and_then(|p| status_kib(p, "RssAnon:"));
     // User 2p sends to user 2p+1: the sender on node p mod n, the receiver on the next one.
     let nodes = args.urls.len();
     let targets: Vec<(String, String)> = users
@@ -434,10 +442,20 @@ async fn main() {
         println!(
             "server RSS: {before} KiB before, {:.0} KiB with {} idle connections: \
              {slope:.1} KB per idle connection (slope over the last {} of {MEMORY_STEPS} steps), \
-             {all:.1} KB (all growth / connections)",
+             {all:.1} KB (all growth / connections){}",
             idle / 1024.0,
             sockets.len(),
             samples.len().saturating_sub(1),
+            match (
+                anon_before,
+                args.server_pid.and_then(|p| status_kib(p, "RssAnon:"))
+            ) {
+                (Some(a), Some(b)) => format!(
+                    "; anonymous {a} -> {b} KiB, {:.1} KB (growth / connections)",
+                    (b as f64 - a as f64) * 1.024 / sockets.len() as f64
+                ),
+                _ => String::new(),
+            }
         );
     }
 
