@@ -5,7 +5,8 @@ use crate::model::Gender;
 
 /// The seed's `relation_type`: where a relation stands. Stored and sent as the seed's
 /// integers (1, 2, 3), so neither the tables nor the API change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::FromRepr)]
+#[repr(i16)]
 #[serde(into = "i16", try_from = "i16")]
 #[cfg_attr(feature = "ssr", derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum))]
 #[cfg_attr(feature = "ssr", sea_orm(rs_type = "i16", db_type = "SmallInteger"))]
@@ -19,7 +20,8 @@ pub enum RelationType {
 }
 
 /// The seed's `role_type`: what the other side is (1 a user, 2 a group).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::FromRepr)]
+#[repr(i16)]
 #[serde(into = "i16", try_from = "i16")]
 #[cfg_attr(feature = "ssr", derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum))]
 #[cfg_attr(feature = "ssr", sea_orm(rs_type = "i16", db_type = "SmallInteger"))]
@@ -38,12 +40,7 @@ impl TryFrom<i16> for RelationType {
     type Error = String;
 
     fn try_from(value: i16) -> Result<Self, String> {
-        match value {
-            1 => Ok(Self::Requested),
-            2 => Ok(Self::Accepted),
-            3 => Ok(Self::Removed),
-            other => Err(format!("relation_type {other} is not 1, 2 or 3")),
-        }
+        Self::from_repr(value).ok_or_else(|| format!("relation_type {value} is not 1, 2 or 3"))
     }
 }
 
@@ -57,11 +54,7 @@ impl TryFrom<i16> for RoleType {
     type Error = String;
 
     fn try_from(value: i16) -> Result<Self, String> {
-        match value {
-            1 => Ok(Self::Friend),
-            2 => Ok(Self::Group),
-            other => Err(format!("role_type {other} is not 1 or 2")),
-        }
+        Self::from_repr(value).ok_or_else(|| format!("role_type {value} is not 1 or 2"))
     }
 }
 
