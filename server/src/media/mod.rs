@@ -284,7 +284,7 @@ async fn upload_inner(
     let mut row = media_row::Model {
         id: Uuid::now_v7(),
         owner_id: me,
-        sha256: hex(&hasher.finalize()),
+        sha256: format!("{:x}", hasher.finalize()),
         size: i64::try_from(size).unwrap_or(i64::MAX),
         mime: mime.to_owned(),
         name: clean_name(name),
@@ -324,11 +324,11 @@ async fn upload_inner(
         })?;
         row.width = i32::try_from(p.width).unwrap_or(0);
         row.height = i32::try_from(p.height).unwrap_or(0);
-        row.sha256 = hex(&Sha256::digest(&p.bytes));
+        row.sha256 = format!("{:x}", Sha256::digest(&p.bytes));
         row.size = i64::try_from(p.bytes.len()).unwrap_or(i64::MAX);
         let own_thumb = match p.thumb {
             Some((t, t_mime)) => {
-                row.thumb_sha256 = hex(&Sha256::digest(&t));
+                row.thumb_sha256 = format!("{:x}", Sha256::digest(&t));
                 row.thumb_size = i64::try_from(t.len()).unwrap_or(0);
                 row.thumb_mime = t_mime.to_owned();
                 Some(t)
@@ -374,14 +374,6 @@ async fn upload_inner(
     }
     tracing::info!(id = %row.id, size = row.size, mime = %row.mime, "stored an upload");
     Ok(db::view(&row))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// `GET /api/v1/media/{id}`.
