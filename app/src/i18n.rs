@@ -263,6 +263,8 @@ messages! {
     Retry => "Retry", "重试";
     Previous => "Previous picture", "上一张";
     Next => "Next picture", "下一张";
+    ZoomIn => "Show at full size (click or +); scroll or swipe to move around", "按原始大小查看（点击或 +），滚动或滑动查看其他部分";
+    ZoomOut => "Fit to the screen (click or −)", "适应屏幕（点击或 −）";
     ErrUnauthorized => "Please log in again.", "请重新登录。";
     ErrInvalidCredentials => "The username or password is incorrect.", "用户名或密码错误。";
     ErrWrongPassword => "The current password is incorrect.", "当前密码不正确。";

@@ -1,6 +1,7 @@
 // Pictures and files in real browsers: sent by the file picker and by paste, seen by the
-// friend as thumbnails of the right shape and opened in the viewer (keyboard: arrows, Esc);
-// a PDF downloads byte for byte; a slow upload shows its progress and can be cancelled.
+// friend as thumbnails of the right shape and opened in the viewer (keyboard: arrows, Esc,
+// + and − to zoom); a PDF downloads byte for byte; a slow upload shows its progress and can
+// be cancelled.
 import * as zlib from 'zlib';
 import * as fs from 'fs';
 import { test, expect, register, uniqueName, secondUser, myId, befriend, openChat, controlNetwork, hydrated, watchConsole } from './fixtures';
@@ -123,9 +124,31 @@ test('pictures by the file picker and by paste reach the friend, who opens them 
   const full = viewer.locator('img');
   await expect(full).toHaveJSProperty('complete', true);
   expect(await full.evaluate((el: HTMLImageElement) => el.naturalWidth)).toBe(800);
+  // A click on the picture shows it at its own size, another fits it again; + and − too.
+  await other.page.setViewportSize({ width: 390, height: 740 });
+  const fitted = (await full.boundingBox())!;
+  expect(fitted.width).toBeLessThanOrEqual(390);
+  await full.click();
+  await expect(viewer.locator('.viewer-stage')).toHaveClass(/zoomed/);
+  expect((await full.boundingBox())!.width).toBe(800);
+  // It is moved around by scrolling its stage, and the viewer stays the screen's size.
+  const stage = viewer.locator('.viewer-stage');
+  const room = await stage.evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth }));
+  expect(room.scroll).toBeGreaterThan(room.client);
+  expect((await viewer.boundingBox())!.width).toBeLessThanOrEqual(390);
+  await full.click();
+  await expect(stage).not.toHaveClass(/zoomed/);
+  await other.page.keyboard.press('+');
+  await expect(stage).toHaveClass(/zoomed/);
+  await other.page.keyboard.press('-');
+  await expect(stage).not.toHaveClass(/zoomed/);
+  // Zoomed, the next picture opens fitted.
+  await other.page.keyboard.press('+');
+  await other.page.setViewportSize({ width: 1280, height: 720 });
   await other.page.keyboard.press('ArrowRight');
   await expect(viewer).toContainText('screenshot.png');
   await expect(viewer).toContainText('2 / 2');
+  await expect(stage).not.toHaveClass(/zoomed/);
   await other.page.keyboard.press('Escape');
   await expect(viewer).toHaveCount(0);
 

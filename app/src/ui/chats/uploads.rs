@@ -440,7 +440,9 @@ pub fn view_picture(peer: &Peer, media: &str) -> bool {
     }
 }
 
-/// The picture viewer: full size, Esc closes, ← → go through the conversation's pictures.
+/// The picture viewer: fitted to the screen, Esc closes, ← → go through the conversation's
+/// pictures; a click on the picture, + or − shows it at its own size (scroll or swipe
+/// to move around it) and back.
 #[component]
 pub fn PictureViewer() -> impl IntoView {
     let i18n = use_i18n();
@@ -448,6 +450,12 @@ pub fn PictureViewer() -> impl IntoView {
     let Some(Viewer(open)) = use_context::<Viewer>() else {
         return ().into_any();
     };
+    // Each picture opens fitted.
+    let zoomed = RwSignal::new(false);
+    Effect::new(move |_| {
+        open.track();
+        zoomed.set(false);
+    });
     let close = move || open.set(None);
     let step = move |by: isize| {
         let Some((peer, media)) = open.get_untracked() else {
@@ -469,6 +477,8 @@ pub fn PictureViewer() -> impl IntoView {
             "Escape" => close(),
             "ArrowLeft" => step(-1),
             "ArrowRight" => step(1),
+            "+" | "=" => zoomed.set(true),
+            "-" | "_" => zoomed.set(false),
             _ => return,
         }
         ev.prevent_default();
@@ -503,7 +513,19 @@ pub fn PictureViewer() -> impl IntoView {
                     data-testid="viewer"
                     on:click=move |_| close()
                 >
-                    <img src=media_url(&media, false) alt=alt on:click=|ev| ev.stop_propagation() />
+                    <div class="viewer-stage" class:zoomed=move || zoomed.get()>
+                        <img
+                            src=media_url(&media, false)
+                            alt=alt
+                            title=move || {
+                                i18n.t(if zoomed.get() { Msg::ZoomOut } else { Msg::ZoomIn })
+                            }
+                            on:click=move |ev| {
+                                ev.stop_propagation();
+                                zoomed.update(|z| *z = !*z);
+                            }
+                        />
+                    </div>
                     <p class="viewer-caption" on:click=|ev| ev.stop_propagation()>
                         <span>{name}</span>
                         <span class="muted">{position}</span>
