@@ -25,6 +25,7 @@ shared_database_tests!(
     the_login_and_registration_throttle_counts_on_every_node,
     message_and_request_allowances_hold_across_nodes,
     leased_message_tokens_keep_the_allowance_across_nodes,
+    connections_and_frames_are_counted_over_every_node,
 );
 
 fn to_group(id: &str) -> Value {
@@ -843,5 +844,73 @@ async fn leased_message_tokens_keep_the_allowance_across_nodes(backend: common::
     assert!(
         refused[0] > 0 && refused[1] > 0,
         "refused on both nodes: {refused:?}"
+    );
+}
+
+/// `WS_MAX_CONNECTIONS_PER_USER` counts a user's sockets on every node together, and a
+/// closed one frees its place wherever it was; the allowance of frames other than messages
+/// (pings here) is one for the cluster, not one per node.
+async fn connections_and_frames_are_counted_over_every_node(backend: common::Backend) {
+    let Some(nodes) = common::cluster_with(backend, 2, |c| {
+        c.ws_max_connections_per_user = 3;
+        c.ws_frame_burst = 20;
+        c.ws_frame_rate = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let alice = user(a, "alice").await;
+    let on_a = connect(a, &alice).await;
+    let mut on_b = connect(b, &alice).await;
+    let mut on_a2 = connect(a, &alice).await;
+    for node in [a, b] {
+        let mut fourth = Ws::connect(node, &alice.cookie).await;
+        assert_eq!(
+            fourth.close_code(Duration::from_secs(5)).await,
+            Ok(Some(4008)),
+            "a fourth socket, on either node, is refused"
+        );
+    }
+    on_a.close().await;
+    // The place is given back once the server has seen the close: try until it has.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut ws = Ws::connect(b, &alice.cookie).await;
+        match ws.next_within(Duration::from_secs(5)).await {
+            Ok(Some(f)) if f["type"] == "ready" => break,
+            _ => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the closed socket's place stayed taken"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    // Pings over a socket on each node: the burst of 20 once, plus at most one lease (two
+    // tokens) still held by each node and what refills meanwhile; one node alone would
+    // have answered 20 by itself.
+    for _ in 0..30 {
+        on_a2.send(json!({"type": "ping"})).await;
+        on_b.send(json!({"type": "ping"})).await;
+    }
+    let (mut pongs, mut limited) = (0, [0, 0]);
+    for (i, ws) in [&mut on_a2, &mut on_b].into_iter().enumerate() {
+        while let Ok(Some(frame)) = ws.next_within(Duration::from_millis(500)).await {
+            match (frame["type"].as_str(), frame["code"].as_str()) {
+                (Some("pong"), _) => pongs += 1,
+                (_, Some("rate_limited")) => limited[i] += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!((20..=26).contains(&pongs), "{pongs} pongs");
+    assert_eq!(pongs + limited[0] + limited[1], 60, "every ping answered");
+    assert!(
+        limited[0] > 0 && limited[1] > 0,
+        "refused on both: {limited:?}"
     );
 }

@@ -14,6 +14,7 @@
 //! users every `node_ttl / 3`, so a node that dies takes its users offline within
 //! `node_ttl`, and a surviving node tells their friends.
 pub mod calls;
+pub mod connections;
 pub mod limits;
 pub mod presence;
 

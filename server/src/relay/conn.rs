@@ -41,9 +41,14 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
     // connection's queue, and `ready` holds everything committed before, so nothing can fall
     // between the two. The writer starts with `ready` and only then sends what queued up
     // meanwhile, so `ready` stays the first frame.
-    let registered = relay
+    let mut registered = relay
         .hub
         .register(conn.clone(), relay.settings.max_connections_per_user);
+    // On a cluster the cap counts every node's connections too.
+    if registered.is_some() && !Box::pin(relay.claim_connection(me)).await {
+        relay.hub.unregister(me, conn.id);
+        registered = None;
+    }
     // The big futures are boxed so that an idle connection's task holds only what it
     // needs while waiting (this keeps each idle connection a few KB smaller).
     let opening = match registered {
@@ -121,6 +126,7 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
     if relay.hub.unregister(me, conn.id) {
         Box::pin(relay.went_offline(me)).await;
     }
+    Box::pin(relay.release_connection(me)).await;
     if let Some(stream) = closed_by_us {
         linger(stream).await;
     }
@@ -391,14 +397,19 @@ impl Reader<'_> {
         }
     }
 
-    /// Spends one of the user's non-message frames (shared by all their connections).
-    fn within_budget(&self) -> Result<(), ApiError> {
-        self.relay.frames.take(&self.me()).map_err(|_| {
-            ApiError::new(
-                ErrorCode::RateLimited,
-                "Too many requests on this connection. Slow down.",
-            )
-        })
+    /// Spends one of the user's non-message frames (shared by all their connections, on
+    /// every node).
+    async fn within_budget(&self) -> Result<(), ApiError> {
+        self.relay
+            .frames
+            .take_anywhere(&self.me())
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::RateLimited,
+                    "Too many requests on this connection. Slow down.",
+                )
+            })
     }
 
     /// Spends one of the user's messages (shared by all their connections, on every node).
@@ -424,7 +435,7 @@ impl Reader<'_> {
             }
         };
         if !matches!(message, ClientMessage::Send { .. })
-            && let Err(err) = self.within_budget()
+            && let Err(err) = self.within_budget().await
         {
             let call_id = match &message {
                 ClientMessage::CallInvite { call_id, .. }

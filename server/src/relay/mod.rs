@@ -190,6 +190,11 @@ impl Relay {
             relay
                 .sends
                 .share(crate::cluster::limits::buckets(&cluster), "send", lease);
+            // The same for every other frame (sync, history, receipts, calls' signals).
+            let lease = (relay.settings.frame_burst / 10).max(1);
+            relay
+                .frames
+                .share(crate::cluster::limits::buckets(&cluster), "frame", lease);
             // Until the bus is known to work, changes made on other nodes go unheard.
             relay.core.permissions.pause();
             let (tx, rx) = tokio::sync::mpsc::channel(1024);
@@ -280,6 +285,31 @@ impl Relay {
             return;
         }
         self.announce_presence(me, true, None).await;
+    }
+
+    /// On a cluster, counts a new connection of `me` against `WS_MAX_CONNECTIONS_PER_USER`
+    /// on every node together: false when the user already has that many open elsewhere.
+    /// While Redis cannot answer, each node's own cap is all that holds.
+    pub(crate) async fn claim_connection(&self, me: Uuid) -> bool {
+        let Some(cluster) = &self.cluster else {
+            return true;
+        };
+        cluster
+            .claim_connection(me, self.settings.max_connections_per_user)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(%err, "connection cap: Redis cannot say about the other nodes");
+                true
+            })
+    }
+
+    /// Gives back the place [`Relay::claim_connection`] took.
+    pub(crate) async fn release_connection(&self, me: Uuid) {
+        if let Some(cluster) = &self.cluster
+            && let Err(err) = cluster.release_connection(me).await
+        {
+            tracing::warn!(%err, "connection cap: could not count a closed connection");
+        }
     }
 
     /// Whether each of `users` has a connection open on any node.
