@@ -9,6 +9,11 @@
 // second while the page is visible. Main-thread time per incoming message is Chromium's
 // TaskDuration (DevTools protocol Performance.getMetrics) over those 200, divided by 200:
 // script, style, layout and paint, everything the page did for them.
+//
+// With QC_BENCH_TRACE=1 the 200 incoming messages are also traced (Chromium's timeline and
+// GC categories) and the renderer main thread's time is printed by kind of work, per
+// message: what the part outside script, style and layout is. Tracing costs time itself, so
+// the TaskDuration figures of a traced run are not the ones to report.
 import { test, expect, type Browser, type BrowserContext, type Page } from '@playwright/test';
 
 const PASSWORD = 'correct horse battery';
@@ -70,7 +75,31 @@ async function sendMany(page: Page, to: string, count: number, prefix: string, e
 type Figures = {
   loaded: number; openMs: number; perMessageMs: number; idleMs: number;
   scriptMs: number; styleMs: number; layoutMs: number;
+  /** With QC_BENCH_TRACE=1: ms per message on the renderer's main thread, by trace event. */
+  trace?: Record<string, number>;
 };
+
+const TRACE = process.env.QC_BENCH_TRACE === '1';
+
+type TraceEvent = { name: string; ph: string; pid: number; tid: number; dur?: number; args?: { name?: string } };
+
+/** Main-thread time by event name, in ms per message: the top-level tasks (`RunTask`) and the
+ *  named work inside them, each summed on its own (nested names overlap their parents). */
+function byKind(trace: Buffer, messages: number): Record<string, number> {
+  const events: TraceEvent[] = JSON.parse(trace.toString()).traceEvents;
+  const main = new Set(events
+    .filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain')
+    .map((e) => `${e.pid}:${e.tid}`));
+  const sums: Record<string, number> = {};
+  for (const e of events) {
+    if (e.ph !== 'X' || e.dur === undefined || !main.has(`${e.pid}:${e.tid}`)) continue;
+    sums[e.name] = (sums[e.name] ?? 0) + e.dur / 1000 / messages;
+  }
+  return Object.fromEntries(Object.entries(sums)
+    .filter(([, ms]) => ms >= 0.02)
+    .sort(([, a], [, b]) => b - a)
+    .slice(0, 25));
+}
 
 async function measure(browser: Browser, base: string, loaded: number): Promise<Figures> {
   const stamp = `${Date.now().toString(36)}${loaded}`;
@@ -108,11 +137,17 @@ async function measure(browser: Browser, base: string, loaded: number): Promise<
   await page.waitForTimeout(10_000);
   const idleEnd = await metrics();
   const idleMs = ((idleEnd.TaskDuration ?? 0) - (idleStart.TaskDuration ?? 0)) * 1000 / 200;
+  if (TRACE) {
+    await browser.startTracing(page, {
+      categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8', 'v8.gc', 'blink.user_timing', 'toplevel'],
+    });
+  }
   const before = await metrics();
   await sendMany(sender.page, reader.id, 200, 'new', 50);
   await expect(rows.last()).toContainText('new message number 199', { timeout: 30_000 });
   await page.waitForTimeout(300);
   const after = await metrics();
+  const trace = TRACE ? byKind(await browser.stopTracing(), 200) : undefined;
   const per = (name: string) => ((after[name] ?? 0) - (before[name] ?? 0)) * 1000 / 200;
   await sender.context.close();
   await reader.context.close();
@@ -124,6 +159,7 @@ async function measure(browser: Browser, base: string, loaded: number): Promise<
     scriptMs: per('ScriptDuration'),
     styleMs: per('RecalcStyleDuration'),
     layoutMs: per('LayoutDuration'),
+    trace,
   };
 }
 
@@ -149,5 +185,13 @@ test('an incoming message with 200 and with 2,000 on screen, side by side', asyn
     lines.push(`| ${t.name} | 2,000 ÷ 200 | | ${(large.perMessageMs / small.perMessageMs).toFixed(2)}× | | |`);
   }
   console.log(`\n${lines.join('\n')}\n`);
+  if (TRACE) {
+    for (const t of targets) {
+      for (const r of results[t.name]) {
+        console.log(`${t.name}, ${r.loaded} loaded: main thread by kind of work, ms per message`);
+        for (const [name, ms] of Object.entries(r.trace ?? {})) console.log(`  ${ms.toFixed(3).padStart(7)}  ${name}`);
+      }
+    }
+  }
   console.log(JSON.stringify(results));
 });
