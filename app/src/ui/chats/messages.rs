@@ -49,7 +49,14 @@ pub fn MessageList(view: ConversationView, peer: Peer) -> impl IntoView {
                 el.set_scroll_top(el.scroll_height() - height_before.get_value() + el.scroll_top());
                 height_before.set_value(0);
             } else if at_bottom.get_value() || previous.is_none_or(|(len, _)| len == 0) {
-                el.set_scroll_top(el.scroll_height());
+                // In the next frame, before it is drawn: reading the height here would lay the
+                // page out in the middle of the update, and the scroll handler would lay it
+                // out again for what changed after (two layouts a message, not one).
+                request_animation_frame(move || {
+                    if let Some(el) = list.try_get_untracked().flatten() {
+                        el.set_scroll_top(el.scroll_height());
+                    }
+                });
             }
             shape
         },
