@@ -6,42 +6,38 @@ use uuid::Uuid;
 use crate::contacts::{RelationType, RoleType};
 use crate::error::ApiError;
 use crate::ssr::entity::{user_base, user_relation};
+use user_relation::Column;
 
 /// The groups `me` belongs to.
 pub async fn my_groups(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<Uuid>, ApiError> {
-    Ok(user_relation::Entity::find()
-        .select_only()
-        .column(user_relation::Column::TargetId)
-        .filter(user_relation::Column::UserId.eq(me))
-        .filter(user_relation::Column::RoleType.eq(RoleType::Group))
-        .filter(user_relation::Column::RelationType.eq(RelationType::Accepted))
-        .into_tuple()
-        .all(db)
-        .await?)
+    accepted(db, Column::TargetId, Column::UserId, me, RoleType::Group).await
 }
 
 /// The members of a live group.
 pub async fn group_members(db: &impl ConnectionTrait, group: Uuid) -> Result<Vec<Uuid>, ApiError> {
-    Ok(user_relation::Entity::find()
-        .select_only()
-        .column(user_relation::Column::UserId)
-        .filter(user_relation::Column::TargetId.eq(group))
-        .filter(user_relation::Column::RoleType.eq(RoleType::Group))
-        .filter(user_relation::Column::RelationType.eq(RelationType::Accepted))
-        .into_tuple()
-        .all(db)
-        .await?)
+    accepted(db, Column::UserId, Column::TargetId, group, RoleType::Group).await
 }
 
 /// The user's friends (accepted on both sides is checked by the caller where it matters;
 /// the caller's own row being accepted means the other's is too).
 pub async fn friends_of(db: &impl ConnectionTrait, me: Uuid) -> Result<Vec<Uuid>, ApiError> {
+    accepted(db, Column::TargetId, Column::UserId, me, RoleType::Friend).await
+}
+
+/// `pick` of the accepted relations of kind `role` whose `by` is `id`.
+async fn accepted(
+    db: &impl ConnectionTrait,
+    pick: Column,
+    by: Column,
+    id: Uuid,
+    role: RoleType,
+) -> Result<Vec<Uuid>, ApiError> {
     Ok(user_relation::Entity::find()
         .select_only()
-        .column(user_relation::Column::TargetId)
-        .filter(user_relation::Column::UserId.eq(me))
-        .filter(user_relation::Column::RoleType.eq(RoleType::Friend))
-        .filter(user_relation::Column::RelationType.eq(RelationType::Accepted))
+        .column(pick)
+        .filter(by.eq(id))
+        .filter(Column::RoleType.eq(role))
+        .filter(Column::RelationType.eq(RelationType::Accepted))
         .into_tuple()
         .all(db)
         .await?)
