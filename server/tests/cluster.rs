@@ -26,10 +26,24 @@ shared_database_tests!(
     message_and_request_allowances_hold_across_nodes,
     leased_message_tokens_keep_the_allowance_across_nodes,
     connections_and_frames_are_counted_over_every_node,
+    a_socket_opened_while_redis_was_away_frees_no_other_place,
 );
 
 fn to_group(id: &str) -> Value {
     json!({"group": id})
+}
+
+/// Two nodes of a cluster on the machine's Redis, each configured by `tweak`, with Alice
+/// and Bob, friends, registered through the first.
+async fn two_nodes_and_friends(
+    backend: common::Backend,
+    tweak: impl FnOnce(&mut server::Config),
+) -> Option<(Vec<TestServer>, User, User)> {
+    let nodes = common::cluster_with(backend, 2, tweak).await?;
+    let alice = user(&nodes[0], "alice").await;
+    let bob = user(&nodes[0], "bob").await;
+    befriend(&nodes[0], &alice, &bob).await;
+    Some((nodes, alice, bob))
 }
 
 async fn messages_receipts_and_typing_cross_nodes(nodes: Vec<TestServer>) {
@@ -695,7 +709,7 @@ async fn the_login_and_registration_throttle_counts_on_every_node(backend: commo
 /// A user with tabs on two nodes gets one allowance of messages, and one of friend
 /// requests, not one per node.
 async fn message_and_request_allowances_hold_across_nodes(backend: common::Backend) {
-    let Some(nodes) = common::cluster_with(backend, 2, |c| {
+    let Some((nodes, alice, bob)) = two_nodes_and_friends(backend, |c| {
         c.ws_send_burst = 6;
         c.ws_send_rate = 1;
         // A burst of two: one for befriending Bob, one more.
@@ -706,11 +720,8 @@ async fn message_and_request_allowances_hold_across_nodes(backend: common::Backe
         return;
     };
     let (a, b) = (&nodes[0], &nodes[1]);
-    let alice = user(a, "alice").await;
-    let bob = user(a, "bob").await;
     let carol = user(a, "carol").await;
     let dave = user(a, "dave").await;
-    befriend(a, &alice, &bob).await;
     let mut alice_a = connect(a, &alice).await;
     let mut alice_b = connect(b, &alice).await;
     for k in 0..3 {
@@ -807,7 +818,7 @@ async fn metrics_count_what_happens_and_stay_off_the_public_port(nodes: Vec<Test
 /// burst); a user sending from two nodes in turn still gets the burst, not more than a
 /// lease beyond it, and is then refused on both.
 async fn leased_message_tokens_keep_the_allowance_across_nodes(backend: common::Backend) {
-    let Some(nodes) = common::cluster_with(backend, 2, |c| {
+    let Some((nodes, alice, bob)) = two_nodes_and_friends(backend, |c| {
         c.ws_send_burst = 20;
         c.ws_send_rate = 1;
     })
@@ -816,9 +827,6 @@ async fn leased_message_tokens_keep_the_allowance_across_nodes(backend: common::
         return;
     };
     let (a, b) = (&nodes[0], &nodes[1]);
-    let alice = user(a, "alice").await;
-    let bob = user(a, "bob").await;
-    befriend(a, &alice, &bob).await;
     let mut tabs = [connect(a, &alice).await, connect(b, &alice).await];
     let mut accepted = 0;
     let mut refused = [0, 0];
@@ -851,7 +859,7 @@ async fn leased_message_tokens_keep_the_allowance_across_nodes(backend: common::
 /// closed one frees its place wherever it was; the allowance of frames other than messages
 /// (pings here) is one for the cluster, not one per node.
 async fn connections_and_frames_are_counted_over_every_node(backend: common::Backend) {
-    let Some(nodes) = common::cluster_with(backend, 2, |c| {
+    let Some((nodes, alice, _)) = two_nodes_and_friends(backend, |c| {
         c.ws_max_connections_per_user = 3;
         c.ws_frame_burst = 20;
         c.ws_frame_rate = 1;
@@ -861,7 +869,6 @@ async fn connections_and_frames_are_counted_over_every_node(backend: common::Bac
         return;
     };
     let (a, b) = (&nodes[0], &nodes[1]);
-    let alice = user(a, "alice").await;
     let on_a = connect(a, &alice).await;
     let mut on_b = connect(b, &alice).await;
     let mut on_a2 = connect(a, &alice).await;
@@ -912,5 +919,42 @@ async fn connections_and_frames_are_counted_over_every_node(backend: common::Bac
     assert!(
         limited[0] > 0 && limited[1] > 0,
         "refused on both: {limited:?}"
+    );
+}
+
+/// A socket opened while Redis was away was not counted in the cluster's cap: closing it
+/// later must not give back a place that another socket holds (a count-per-node did).
+async fn a_socket_opened_while_redis_was_away_frees_no_other_place(backend: common::Backend) {
+    let mut redis = PrivateRedis::start();
+    let Some(nodes) = common::cluster_on(backend, &redis.url(), 2, |c| {
+        c.ws_max_connections_per_user = 3;
+    })
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let alice = user(a, "alice").await;
+
+    redis.kill();
+    wait_health(a, "degraded", Duration::from_secs(10)).await;
+    let uncounted = connect(a, &alice).await;
+    redis.resume();
+    for node in [a, b] {
+        wait_health(node, "ok", Duration::from_secs(15)).await;
+    }
+    // Both nodes are listed alive again (a heartbeat a second) before places are counted.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let _on_a = connect(a, &alice).await;
+    let _on_b = connect(b, &alice).await;
+    uncounted.close().await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Two counted sockets: one more place, on either node, and then none.
+    let _third = connect(a, &alice).await;
+    let mut fourth = Ws::connect(b, &alice.cookie).await;
+    assert_eq!(
+        fourth.close_code(Duration::from_secs(5)).await,
+        Ok(Some(4008)),
+        "a fourth counted socket is refused"
     );
 }

@@ -45,7 +45,7 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
         .hub
         .register(conn.clone(), relay.settings.max_connections_per_user);
     // On a cluster the cap counts every node's connections too.
-    if registered.is_some() && !Box::pin(relay.claim_connection(me)).await {
+    if registered.is_some() && !Box::pin(relay.claim_connection(me, conn.id)).await {
         relay.hub.unregister(me, conn.id);
         registered = None;
     }
@@ -126,7 +126,7 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
     if relay.hub.unregister(me, conn.id) {
         Box::pin(relay.went_offline(me)).await;
     }
-    Box::pin(relay.release_connection(me)).await;
+    Box::pin(relay.release_connection(me, conn.id)).await;
     if let Some(stream) = closed_by_us {
         linger(stream).await;
     }

@@ -290,12 +290,12 @@ impl Relay {
     /// On a cluster, counts a new connection of `me` against `WS_MAX_CONNECTIONS_PER_USER`
     /// on every node together: false when the user already has that many open elsewhere.
     /// While Redis cannot answer, each node's own cap is all that holds.
-    pub(crate) async fn claim_connection(&self, me: Uuid) -> bool {
+    pub(crate) async fn claim_connection(&self, me: Uuid, conn: u64) -> bool {
         let Some(cluster) = &self.cluster else {
             return true;
         };
         cluster
-            .claim_connection(me, self.settings.max_connections_per_user)
+            .claim_connection(me, conn, self.settings.max_connections_per_user)
             .await
             .unwrap_or_else(|err| {
                 tracing::warn!(%err, "connection cap: Redis cannot say about the other nodes");
@@ -303,10 +303,10 @@ impl Relay {
             })
     }
 
-    /// Gives back the place [`Relay::claim_connection`] took.
-    pub(crate) async fn release_connection(&self, me: Uuid) {
+    /// Gives back the place [`Relay::claim_connection`] took for `conn`, if it took one.
+    pub(crate) async fn release_connection(&self, me: Uuid, conn: u64) {
         if let Some(cluster) = &self.cluster
-            && let Err(err) = cluster.release_connection(me).await
+            && let Err(err) = cluster.release_connection(me, conn).await
         {
             tracing::warn!(%err, "connection cap: could not count a closed connection");
         }
