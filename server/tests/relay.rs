@@ -32,6 +32,7 @@ db_tests!(
     call_signalling_goes_only_between_the_two_sessions,
     every_way_a_call_attempt_ends,
     ice_servers_mint_turn_credentials,
+    presence_follows_friendships_made_and_ended_while_connected,
 );
 
 /// The ids of the messages of a `synced` page, in order.
@@ -966,4 +967,43 @@ async fn ice_servers_mint_turn_credentials(server: TestServer) {
     );
     let (_, expected) = app::ssr::calls::turn_credential("north", &a.id, expiry);
     assert_eq!(servers[1]["credential"], expected.as_str());
+}
+
+/// The relay remembers a connected user's friends for presence: a friend made while the
+/// user is connected hears them go offline, a friend removed meanwhile does not.
+async fn presence_follows_friendships_made_and_ended_while_connected(server: TestServer) {
+    let (ann, ben, cat) = (
+        user(&server, "ann").await,
+        user(&server, "ben").await,
+        user(&server, "cat").await,
+    );
+    befriend(&server, &ann, &ben).await;
+    let mut ben_ws = connect(&server, &ben).await;
+    let mut cat_ws = connect(&server, &cat).await;
+    let ann_laptop = connect(&server, &ann).await;
+    assert_eq!(ben_ws.next_of("presence").await["online"], true);
+    // A second tab while the first is open: the list of friends is not read again.
+    let ann_phone = connect(&server, &ann).await;
+
+    befriend(&server, &cat, &ann).await;
+    let r = session(&server, &ann)
+        .post("/api/v1/relation/remove", json!({"username": ben.name}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    ann_laptop.close().await;
+    ann_phone.close().await;
+    // (A presence saying Ann is online may come first, for the new friendship.)
+    let offline = loop {
+        let p = cat_ws.next_of("presence").await;
+        if p["online"] == false {
+            break p;
+        }
+    };
+    assert_eq!(
+        (offline["user"].as_str(), offline["online"].as_bool()),
+        (Some(ann.id.as_str()), Some(false)),
+        "{offline}"
+    );
+    ben_ws.none_of("presence", 500).await;
 }

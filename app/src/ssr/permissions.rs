@@ -21,10 +21,19 @@ use crate::error::ApiError;
 /// for very large installations, not something a client can trigger.
 const MAX_ENTRIES: usize = 500_000;
 
+/// Friendships known to hold.
+#[derive(Default)]
+struct Friendships {
+    /// Each user's friends known to be friends (kept symmetric).
+    of: HashMap<Uuid, HashSet<Uuid>>,
+    /// The users whose every friend `of` holds (read whole by
+    /// [`Permissions::friends_of`]); every other entry may lack some.
+    complete: HashSet<Uuid>,
+}
+
 #[derive(Default)]
 pub struct Permissions {
-    /// Each user's friends known to be friends (kept symmetric).
-    friends: RwLock<HashMap<Uuid, HashSet<Uuid>>>,
+    friends: RwLock<Friendships>,
     /// Members of groups that have some.
     members: RwLock<HashMap<Uuid, Arc<Vec<Uuid>>>>,
     /// Moves on every change: a lookup that started before a change does not store its
@@ -36,7 +45,7 @@ pub struct Permissions {
 }
 
 impl Permissions {
-    /// The current generation, for [`Permissions::remember_friends`].
+    /// The current generation: read before a lookup whose answer is to be stored.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
@@ -58,10 +67,7 @@ impl Permissions {
     /// Forgets every entry (changes may have been missed).
     pub fn forget_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.friends
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        *self.friends.write().unwrap_or_else(|e| e.into_inner()) = Friendships::default();
         self.members
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -74,15 +80,19 @@ impl Permissions {
     }
 
     /// Forgets what `events` may have changed: the friendships of every user they name and
-    /// the member lists of every group.
+    /// the member lists of every group. The friends of a named user keep the rest of
+    /// their lists, but not as whole lists.
     pub fn forget(&self, events: &[RelationEvent]) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         {
             let mut friends = self.friends.write().unwrap_or_else(|e| e.into_inner());
+            let friends = &mut *friends;
             for event in events {
-                if let Some(theirs) = friends.remove(&event.user) {
+                friends.complete.remove(&event.user);
+                if let Some(theirs) = friends.of.remove(&event.user) {
                     for friend in theirs {
-                        if let Some(set) = friends.get_mut(&friend) {
+                        friends.complete.remove(&friend);
+                        if let Some(set) = friends.of.get_mut(&friend) {
                             set.remove(&event.user);
                         }
                     }
@@ -106,6 +116,7 @@ impl Permissions {
             .friends
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .of
             .get(&a)
             .is_some_and(|set| set.contains(&b));
         if known {
@@ -114,24 +125,50 @@ impl Permissions {
         let generation = self.generation();
         let ok = super::relations::are_friends(db, a, b).await?;
         if ok {
-            self.remember_friends(a, &[b], generation);
+            self.remember_friends(a, &[b], generation, false);
         }
         Ok(ok)
     }
 
-    /// Records that `me` is friends with each of `friends`, as read at `generation`
-    /// ([`Permissions::generation`] before the read); nothing when a change came since.
-    pub fn remember_friends(&self, me: Uuid, friends: &[Uuid], generation: u64) {
+    /// Everyone `me` is friends with, read from the database unless a whole list read
+    /// before is still known (a relation change, a pause, forgets it).
+    pub async fn friends_of(
+        &self,
+        db: &DatabaseConnection,
+        me: Uuid,
+    ) -> Result<Vec<Uuid>, ApiError> {
+        {
+            let friends = self.friends.read().unwrap_or_else(|e| e.into_inner());
+            if friends.complete.contains(&me) {
+                let theirs = friends.of.get(&me);
+                return Ok(theirs.map_or_else(Vec::new, |set| set.iter().copied().collect()));
+            }
+        }
+        let generation = self.generation();
+        let friends = super::messages::friends_of(db, me).await?;
+        self.remember_friends(me, &friends, generation, true);
+        Ok(friends)
+    }
+
+    /// Records that `me` is friends with each of `friends` (all of them when `whole`), as
+    /// read at `generation` ([`Permissions::generation`] before the read); nothing when a
+    /// change came since.
+    fn remember_friends(&self, me: Uuid, friends: &[Uuid], generation: u64, whole: bool) {
         let mut map = self.friends.write().unwrap_or_else(|e| e.into_inner());
         if !self.may_store(generation) {
             return;
         }
-        if map.len() + friends.len() > MAX_ENTRIES {
-            map.clear();
+        if map.of.len() + friends.len() + 1 > MAX_ENTRIES {
+            *map = Friendships::default();
+        }
+        let map = &mut *map;
+        let mine = map.of.entry(me).or_default();
+        mine.extend(friends.iter().copied());
+        if whole {
+            map.complete.insert(me);
         }
         for &friend in friends {
-            map.entry(me).or_default().insert(friend);
-            map.entry(friend).or_default().insert(me);
+            map.of.entry(friend).or_default().insert(me);
         }
     }
 
@@ -166,7 +203,11 @@ impl Permissions {
     /// How many users and groups have entries (for tests).
     pub fn sizes(&self) -> (usize, usize) {
         (
-            self.friends.read().unwrap_or_else(|e| e.into_inner()).len(),
+            self.friends
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .of
+                .len(),
             self.members.read().unwrap_or_else(|e| e.into_inner()).len(),
         )
     }
@@ -195,14 +236,61 @@ mod tests {
             Uuid::new_v4(),
             Uuid::new_v4(),
         );
-        p.remember_friends(a, &[b, c], p.generation());
-        p.remember_friends(c, &[d], p.generation());
+        p.remember_friends(a, &[b, c], p.generation(), false);
+        p.remember_friends(c, &[d], p.generation(), false);
         p.forget(&[event(b, None)]);
         let friends = p.friends.read().unwrap();
-        assert!(!friends.get(&a).unwrap().contains(&b), "a–b forgotten");
-        assert!(!friends.contains_key(&b));
-        assert!(friends.get(&a).unwrap().contains(&c), "a–c kept");
-        assert!(friends.get(&d).unwrap().contains(&c), "c–d kept");
+        assert!(!friends.of.get(&a).unwrap().contains(&b), "a–b forgotten");
+        assert!(!friends.of.contains_key(&b));
+        assert!(friends.of.get(&a).unwrap().contains(&c), "a–c kept");
+        assert!(friends.of.get(&d).unwrap().contains(&c), "c–d kept");
+    }
+
+    /// Whose whole list of friends is known.
+    fn whole(p: &Permissions, user: Uuid) -> bool {
+        p.friends.read().unwrap().complete.contains(&user)
+    }
+
+    #[test]
+    fn a_whole_list_stays_whole_until_a_change_names_its_user_or_a_friend() {
+        let p = Permissions::default();
+        let (a, b, c, d) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        p.remember_friends(a, &[b], p.generation(), true);
+        p.remember_friends(c, &[], p.generation(), true);
+        p.remember_friends(d, &[c], p.generation(), false);
+        assert!(whole(&p, a) && whole(&p, c), "a and c were read whole");
+        assert!(
+            !whole(&p, b) && !whole(&p, d),
+            "b and d were only seen beside others"
+        );
+        // A change naming b: a's list lost b, and is no longer taken as whole.
+        p.forget(&[event(b, None)]);
+        assert!(!whole(&p, a));
+        assert!(whole(&p, c), "a change elsewhere leaves c's list whole");
+        p.forget(&[event(c, None)]);
+        assert!(!whole(&p, c));
+        assert!(!p.friends.read().unwrap().of.contains_key(&c));
+    }
+
+    #[test]
+    fn a_whole_list_read_before_a_change_or_a_pause_is_not_stored() {
+        let p = Permissions::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let before = p.generation();
+        p.forget(&[event(b, None)]);
+        p.remember_friends(a, &[b], before, true);
+        assert!(!whole(&p, a));
+        p.remember_friends(a, &[b], p.generation(), true);
+        assert!(whole(&p, a));
+        p.pause();
+        assert!(!whole(&p, a), "a pause forgets whole lists");
+        p.remember_friends(a, &[b], p.generation(), true);
+        assert!(!whole(&p, a), "nothing is stored while paused");
     }
 
     #[test]
@@ -211,7 +299,7 @@ mod tests {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let before = p.generation();
         p.forget(&[event(a, None)]);
-        p.remember_friends(a, &[b], before);
+        p.remember_friends(a, &[b], before, false);
         assert_eq!(p.sizes(), (0, 0));
     }
 
@@ -219,17 +307,17 @@ mod tests {
     fn paused_it_forgets_everything_and_stores_nothing_until_resumed() {
         let p = Permissions::default();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        p.remember_friends(a, &[b], p.generation());
+        p.remember_friends(a, &[b], p.generation(), false);
         assert_eq!(p.sizes(), (2, 0));
         let before = p.generation();
         p.pause();
         assert_eq!(p.sizes(), (0, 0));
-        p.remember_friends(a, &[b], p.generation());
+        p.remember_friends(a, &[b], p.generation(), false);
         assert_eq!(p.sizes(), (0, 0), "nothing is stored while paused");
         p.resume();
-        p.remember_friends(a, &[b], before);
+        p.remember_friends(a, &[b], before, false);
         assert_eq!(p.sizes(), (0, 0), "a lookup from before the pause is stale");
-        p.remember_friends(a, &[b], p.generation());
+        p.remember_friends(a, &[b], p.generation(), false);
         assert_eq!(p.sizes(), (2, 0));
     }
 }

@@ -151,12 +151,7 @@ async fn ready(relay: &Relay, user: &CurrentUser) -> Result<Option<ServerEvent>,
     // between would be behind the cursor and in no snapshot.
     let last_id = messages::last_visible_id(db, me, &groups).await?;
     let conversations = messages::conversations(db, me, &groups).await?;
-    let generation = relay.core.permissions.generation();
-    let friends = messages::friends_of(db, me).await?;
-    relay
-        .core
-        .permissions
-        .remember_friends(me, &friends, generation);
+    let friends = relay.core.permissions.friends_of(db, me).await?;
     let last_seen = messages::last_seen_of(db, &friends).await?;
     let ids: Vec<Uuid> = last_seen.iter().map(|(id, _)| *id).collect();
     let online = relay.online(&ids).await;

@@ -252,7 +252,7 @@ impl Relay {
 
     /// Tells `me`'s friends that `me` came online or went offline.
     pub(crate) async fn announce_presence(&self, me: Uuid, online: bool, last_seen: Option<i64>) {
-        let Ok(friends) = messages::friends_of(&self.core.db, me).await else {
+        let Ok(friends) = self.core.permissions.friends_of(&self.core.db, me).await else {
             return;
         };
         let frame = frame(&ServerEvent::Presence(app::protocol::Presence {
