@@ -649,14 +649,30 @@ async fn ready_lists_conversations_with_unread_counts(server: TestServer) {
             .await;
         wa.next_of("ack").await;
     }
+    // A third person: two messages to Uli, after one of Uli's own (not unread for Uli).
+    let c = user(&server, "ulf").await;
+    befriend(&server, &c, &b).await;
+    let mut wb_first = connect(&server, &b).await;
+    wb_first.send(text("mine", to_user(&c), "hello Ulf")).await;
+    wb_first.next_of("ack").await;
+    wb_first.close().await;
+    let mut wc = connect(&server, &c).await;
+    for i in 0..2 {
+        wc.send(text(&format!("c-{i}"), to_user(&b), "from Ulf"))
+            .await;
+        wc.next_of("ack").await;
+    }
     let mut wb = Ws::connect(&server, &b.cookie).await;
     let ready = wb.next().await.unwrap();
-    let conversation = &ready["conversations"][0];
+    let with_ulf = &ready["conversations"][0];
+    assert_eq!(with_ulf["with"]["user"], c.id.as_str());
+    assert_eq!(with_ulf["unread"], 2, "{with_ulf}");
+    let conversation = &ready["conversations"][1];
     assert_eq!(conversation["with"]["user"], a.id.as_str());
     assert_eq!(conversation["title"], "Nick uma");
     assert_eq!(conversation["unread"], 3);
     assert_eq!(conversation["last"]["content"]["text"], "unread 2");
-    assert_eq!(ready["last_id"], conversation["last"]["id"]);
+    assert_eq!(ready["last_id"], with_ulf["last"]["id"]);
     let presence = ready["presence"].as_array().unwrap();
     assert!(
         presence
@@ -670,7 +686,11 @@ async fn ready_lists_conversations_with_unread_counts(server: TestServer) {
     // The sender sees the receipt; a new session of the reader starts with nothing unread.
     wa.next_of("receipt").await;
     let ready = connect_ready(&server, &b).await;
-    assert_eq!(ready["conversations"][0]["unread"], 0);
+    assert_eq!(
+        ready["conversations"][0]["unread"], 2,
+        "Ulf's are still unread"
+    );
+    assert_eq!(ready["conversations"][1]["unread"], 0);
     let ready = connect_ready(&server, &a).await;
     assert_eq!(
         ready["conversations"][0]["peer_read_up_to"],
