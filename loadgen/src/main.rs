@@ -422,7 +422,10 @@ async fn main() {
     let step = users.len().div_ceil(MEMORY_STEPS);
     let mut sockets = Vec::with_capacity(users.len());
     let mut samples: Vec<(f64, f64)> = Vec::new();
+    // Time spent opening (each socket up to its `ready`), the pauses between steps left out.
+    let mut opening = Duration::ZERO;
     for chunk in targets.chunks(step) {
+        let began = Instant::now();
         match open_sockets(chunk).await {
             Ok(s) => sockets.extend(s),
             Err(e) => {
@@ -430,11 +433,18 @@ async fn main() {
                 std::process::exit(1);
             }
         }
+        opening += began.elapsed();
         tokio::time::sleep(Duration::from_millis(1500)).await;
         if let Some(rss) = args.server_pid.and_then(rss_kib) {
             samples.push((sockets.len() as f64, rss as f64 * 1024.0));
         }
     }
+    println!(
+        "opened {} sockets, each up to its ready, in {:.2} s: {:.0} per second",
+        sockets.len(),
+        opening.as_secs_f64(),
+        sockets.len() as f64 / opening.as_secs_f64().max(1e-9)
+    );
     if let (Some(before), Some(&(_, idle))) = (rss_before, samples.last()) {
         let all = (idle - before as f64 * 1024.0) / sockets.len() as f64 / 1000.0;
         // The first step also warms the server's caches: the slope leaves it out.
