@@ -230,12 +230,7 @@ mod tests {
     #[test]
     fn a_change_forgets_only_the_users_it_names() {
         let p = Permissions::default();
-        let (a, b, c, d) = (
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-        );
+        let [a, b, c, d] = std::array::from_fn(|_| Uuid::new_v4());
         p.remember_friends(a, &[b, c], p.generation(), false);
         p.remember_friends(c, &[d], p.generation(), false);
         p.forget(&[event(b, None)]);
@@ -254,12 +249,7 @@ mod tests {
     #[test]
     fn a_whole_list_stays_whole_until_a_change_names_its_user_or_a_friend() {
         let p = Permissions::default();
-        let (a, b, c, d) = (
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-        );
+        let [a, b, c, d] = std::array::from_fn(|_| Uuid::new_v4());
         p.remember_friends(a, &[b], p.generation(), true);
         p.remember_friends(c, &[], p.generation(), true);
         p.remember_friends(d, &[c], p.generation(), false);
