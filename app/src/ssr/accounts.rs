@@ -536,11 +536,12 @@ pub async fn set_avatar(
 /// groups, and the user's other pages) that one of them changed: their pages reload the
 /// lists that carry both.
 async fn announce_profile(core: &AppCore, user: &user_base::Model) -> Result<(), ApiError> {
-    let mut people: std::collections::BTreeSet<Uuid> =
-        super::messages::friends_of(&core.db, user.id)
-            .await?
-            .into_iter()
-            .collect();
+    let mut people: std::collections::BTreeSet<Uuid> = core
+        .permissions
+        .friends_of(&core.db, user.id)
+        .await?
+        .into_iter()
+        .collect();
     for group in super::messages::my_groups(&core.db, user.id).await? {
         people.extend(super::messages::group_members(&core.db, group).await?);
     }

@@ -136,12 +136,10 @@ async fn unread_counts(
 ) -> Result<HashMap<String, u64>, ApiError> {
     let behind: Vec<(&str, i64)> = lasts
         .iter()
-        .map(|(key, last)| {
+        .filter_map(|(key, last)| {
             let cursor = read_up_to.get(key.as_str()).copied().unwrap_or(0);
-            (key.as_str(), cursor, last.id)
+            (last.id > cursor).then_some((key.as_str(), cursor))
         })
-        .filter(|(_, cursor, last)| last > cursor)
-        .map(|(key, cursor, _)| (key, cursor))
         .collect();
     let mut counts = HashMap::new();
     for chunk in behind.chunks(UNREAD_CHUNK) {
