@@ -60,6 +60,8 @@ export default defineConfig({
       CONTACT_REQUESTS_PER_HOUR: '100000',
       // Unanswered calls end after 6 s here instead of 30 s, so the no-answer test is quick.
       CALL_RING_SECS: '6',
+      // A call whose side dropped its socket waits 5 s for it instead of 20 s.
+      CALL_RESUME_SECS: '5',
       // Calls may also relay through the coturn below (tests force it with
       // localStorage "qc.ice_policy" = "relay"); host candidates stay first otherwise.
       TURN_URLS: `turn:127.0.0.1:${turnPort}?transport=udp`,

@@ -191,6 +191,10 @@ pub const MAX_SDP_BYTES: usize = 32 * 1024;
 /// Most seconds a call rings before it counts as missed (the server's default).
 pub const CALL_RING_SECS: u64 = 30;
 
+/// Seconds an answered call waits for a side whose connection dropped to resume it (the
+/// server's default).
+pub const CALL_RESUME_SECS: u64 = 20;
+
 /// A stored message as both sides see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageView {
@@ -295,6 +299,11 @@ pub enum ClientMessage {
     CallCandidate {
         call_id: String,
         candidate: IceCandidate,
+    },
+    /// A side of an answered call whose connection dropped is back on this new one: it
+    /// takes the old one's place, and gets the signals kept meanwhile.
+    CallResume {
+        call_id: String,
     },
 }
 
@@ -518,6 +527,7 @@ mod tests {
                 call_id: id(),
                 sdp: "v=0".into(),
             },
+            ClientKind::CallResume => ClientMessage::CallResume { call_id: id() },
             ClientKind::CallCandidate => ClientMessage::CallCandidate {
                 call_id: id(),
                 candidate: IceCandidate {

@@ -6,7 +6,7 @@
 // tests check what the other side actually receives.
 import * as path from 'path';
 import { type Page, type Browser } from '@playwright/test';
-import { test, expect, register, uniqueName, secondUser, myId, befriend, openChat } from './fixtures';
+import { test, expect, register, uniqueName, secondUser, myId, befriend, openChat, controlNetwork } from './fixtures';
 
 const screenshots = path.resolve(__dirname, '../../docs/screenshots');
 
@@ -200,6 +200,55 @@ test('a voice call rings on every tab of the callee, even one opened while ringi
   await call(a.page).getByTestId('call-hangup').click();
   await expect(call(secondTab)).toHaveAttribute('data-state', 'ended-completed');
   await expect(secondTab.getByTestId('call-record').last()).toContainText(/Voice call \d\d:\d\d/);
+  expect(other.problems).toEqual([]);
+  await other.context.close();
+});
+
+test('a call goes on when a socket drops and comes back; a side that stays away drops it', async ({ page, problems, browser }) => {
+  const setUp = await controlNetwork(page);
+  const { a, b, other } = await pair(page, browser, 'Rhea', 'Rolf');
+  await openChat(b.page, `/chats/user/${a.id}`);
+  await startCall(a, b, 'video');
+  await call(b.page).getByTestId('call-accept').click();
+  for (const side of [a, b]) {
+    await expect(call(side.page)).toHaveAttribute('data-state', 'active', { timeout: 20_000 });
+    await remotePlays(side.page);
+  }
+
+  // Rhea's socket drops for a moment (a Wi-Fi hand-over): the media flows between the
+  // browsers, not through the relay, and the call goes on on both sides.
+  await setUp(false);
+  await expect(a.page.getByTestId('conn-state')).toBeVisible();
+  await b.page.waitForTimeout(1000);
+  await expect(call(b.page)).toHaveAttribute('data-state', 'active');
+  await setUp(true);
+  await expect(a.page.getByTestId('conn-state')).toHaveCount(0, { timeout: 20_000 });
+  // Past the server's resume time (5 s here): the new socket took the old one's place.
+  await b.page.waitForTimeout(4000);
+  for (const side of [a, b]) {
+    await expect(call(side.page)).toHaveAttribute('data-state', 'active');
+    expect(await growth(side.page, 'frames-decoded')).toBeGreaterThan(10);
+  }
+  // Signalling reaches the new socket: Rolf hangs up and Rhea hears it at once.
+  await call(b.page).getByTestId('call-hangup').click();
+  await expect(call(a.page)).toHaveAttribute('data-state', 'ended-completed');
+  await expect(call(a.page)).toBeHidden({ timeout: 10_000 });
+
+  // This time Rhea stays away past the resume time: Rolf's side ends as dropped, and so
+  // does hers when she is back (the call record syncs in).
+  await a.page.getByTestId('start-audio-call').click();
+  await call(b.page).getByTestId('call-accept').click();
+  for (const side of [a, b]) {
+    await expect(call(side.page)).toHaveAttribute('data-state', 'active', { timeout: 20_000 });
+  }
+  await setUp(false);
+  await expect(call(b.page)).toHaveAttribute('data-state', 'ended-failed', { timeout: 10_000 });
+  await expect(call(b.page).getByTestId('call-status')).toHaveText('Connection lost');
+  await expect(b.page.getByTestId('call-record').last()).toHaveText('Call dropped', { timeout: 10_000 });
+  await setUp(true);
+  await expect(call(a.page)).toHaveAttribute('data-state', 'ended-failed', { timeout: 20_000 });
+  await expect(call(a.page).getByTestId('call-status')).toHaveText('Connection lost');
+  await expect(a.page.getByTestId('call-record').last()).toHaveText('Call dropped');
   expect(other.problems).toEqual([]);
   await other.context.close();
 });

@@ -40,6 +40,7 @@ pub const ENV_KEYS: &[&str] = &[
     "WS_QUEUE",
     "SQLITE_SYNCHRONOUS",
     "CALL_RING_SECS",
+    "CALL_RESUME_SECS",
     "STUN_URLS",
     "TURN_URLS",
     "TURN_SECRET",
@@ -151,6 +152,8 @@ pub struct Config {
     pub sqlite_synchronous: SqliteSynchronous,
     /// Seconds a call rings before it counts as missed.
     pub call_ring_secs: u64,
+    /// Seconds an answered call waits for a side whose connection dropped to come back.
+    pub call_resume_secs: u64,
     /// STUN servers for calls, comma-separated (`stun:host:port`); none by default.
     pub stun_urls: String,
     /// TURN servers for calls, comma-separated (`turn:host:3478?transport=udp`).
@@ -221,6 +224,7 @@ impl Default for Config {
             ws_queue: 256,
             sqlite_synchronous: SqliteSynchronous::Normal,
             call_ring_secs: app::protocol::CALL_RING_SECS,
+            call_resume_secs: app::protocol::CALL_RESUME_SECS,
             stun_urls: String::new(),
             turn_urls: String::new(),
             turn_secret: String::new(),
@@ -313,6 +317,7 @@ impl Config {
             ping_every: Duration::from_secs(self.ws_ping_secs.max(1)),
             queue: self.ws_queue.max(1),
             ring_timeout: Duration::from_secs(self.call_ring_secs.max(1)),
+            resume_timeout: Duration::from_secs(self.call_resume_secs.max(1)),
         }
     }
 

@@ -194,8 +194,8 @@ pub async fn serve_until(
     .await
 }
 
-/// Shuts a server process down gracefully once `signal` completes: no new connections,
-/// every WebSocket closed with 1012 (clients reconnect at once, elsewhere on a cluster), the
+/// Shuts a server process down gracefully once `signal` completes: the calls held here
+/// ended, no new connections, every WebSocket closed with 1012 (clients reconnect at once, elsewhere on a cluster), the
 /// requests in progress answered, and every message received stored, within `grace`.
 pub async fn serve_with_shutdown(
     listener: tokio::net::TcpListener,
@@ -207,7 +207,9 @@ pub async fn serve_with_shutdown(
     let closing = relay.clone();
     let stop = async move {
         signal.await;
+        let calls = closing.end_calls().await;
         let closed = closing.start_closing();
+        tracing::info!(calls, "shutting down: ended the calls held here");
         tracing::info!(closed, "shutting down: closed the WebSockets with 1012");
     };
     let served = serve_until(listener, router, stop).await;

@@ -27,6 +27,8 @@ shared_database_tests!(
     leased_message_tokens_keep_the_allowance_across_nodes,
     connections_and_frames_are_counted_over_every_node,
     a_socket_opened_while_redis_was_away_frees_no_other_place,
+    a_call_resumes_on_another_node,
+    a_node_that_stops_ends_its_calls,
 );
 
 fn to_group(id: &str) -> Value {
@@ -661,6 +663,105 @@ async fn a_call_rings_and_signals_across_nodes(nodes: Vec<TestServer>) {
         };
         assert_eq!(ended["outcome"], "cancelled");
     }
+}
+
+/// Alice, on A, calls Bob, on B. Each side's socket drops in turn and comes back on the
+/// other node: the call goes on (held on A all along), with what was signalled meanwhile.
+async fn a_call_resumes_on_another_node(backend: common::Backend) {
+    let Some((nodes, alice, bob)) = two_nodes_and_friends(backend, |_| {}).await else {
+        return;
+    };
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let mut alice_a = connect(a, &alice).await;
+    let mut bob_b = connect(b, &bob).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    alice_a
+        .send(json!({"type": "call_invite", "call_id": id, "to": to_user(&bob), "media": "video"}))
+        .await;
+    bob_b.next_of("call_invite").await;
+    bob_b.send(call("call_accept", &id)).await;
+    alice_a.next_of("call_accepted").await;
+
+    // Alice's socket on A (the call's node) drops; Bob's offer meanwhile is kept.
+    alice_a.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bob_b
+        .send(json!({"type": "call_offer", "call_id": id, "sdp": "v=0 while away"}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut alice_b = connect(b, &alice).await;
+    alice_b.send(call("call_resume", &id)).await;
+    assert_eq!(alice_b.next_of("call_offer").await["sdp"], "v=0 while away");
+    alice_b
+        .send(json!({"type": "call_answer", "call_id": id, "sdp": "v=0 from b"}))
+        .await;
+    assert_eq!(bob_b.next_of("call_answer").await["sdp"], "v=0 from b");
+
+    // Bob's socket on B drops, and he comes back on A.
+    bob_b.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut bob_a = connect(a, &bob).await;
+    bob_a.send(call("call_resume", &id)).await;
+    alice_b
+        .send(json!({"type": "call_offer", "call_id": id, "sdp": "v=0 again"}))
+        .await;
+    assert_eq!(bob_a.next_of("call_offer").await["sdp"], "v=0 again");
+    bob_a.send(call("call_hangup", &id)).await;
+    assert_eq!(alice_b.next_of("call_ended").await["outcome"], "completed");
+    assert_eq!(bob_a.next_of("call_ended").await["outcome"], "completed");
+}
+
+/// Alice's call to Bob is held by her node, which is stopped gracefully (SIGTERM): the
+/// call ends as failed on both sides, its record is stored, and she can call him again at
+/// once from the other node; resuming the old call finds nothing.
+async fn a_node_that_stops_ends_its_calls(backend: common::Backend) {
+    let Some(nodes) = common::cluster_with(backend, 1, |_| {}).await else {
+        return;
+    };
+    let a = &nodes[0];
+    let alice = user(a, "alice").await;
+    let bob = user(a, "bob").await;
+    befriend(a, &alice, &bob).await;
+    let mut bob_a = connect(a, &bob).await;
+    let b = ChildNode::start(a).await;
+    let mut alice_b = b.connect(&alice).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    alice_b
+        .send(json!({"type": "call_invite", "call_id": id, "to": to_user(&bob), "media": "audio"}))
+        .await;
+    bob_a.next_of("call_invite").await;
+    bob_a.send(call("call_accept", &id)).await;
+    alice_b.next_of("call_accepted").await;
+
+    b.signal("TERM");
+    let ended = bob_a.next_of("call_ended").await;
+    assert_eq!(ended["call_id"], id.as_str());
+    assert_eq!(ended["outcome"], "failed");
+    // Her socket closes with 1012 (its queue is dropped: she learns the call's end from
+    // the record, or from the resume below).
+    let (_, code) = alice_b.until_closed(Duration::from_secs(10)).await;
+    assert_eq!(code, Some(app::protocol::close::RESTARTING));
+    let record = loop {
+        let m = bob_a.next_of("message").await;
+        if m["content"]["kind"] == "call" {
+            break m;
+        }
+    };
+    assert_eq!(record["content"]["outcome"], "failed");
+
+    let mut alice_a = connect(a, &alice).await;
+    alice_a.send(call("call_resume", &id)).await;
+    assert_eq!(alice_a.next_of("error").await["code"], "not_found");
+    let again = uuid::Uuid::new_v4().to_string();
+    alice_a
+        .send(
+            json!({"type": "call_invite", "call_id": again, "to": to_user(&bob), "media": "audio"}),
+        )
+        .await;
+    assert_eq!(
+        alice_a.next_of("call_ringing").await["call_id"],
+        again.as_str()
+    );
 }
 
 /// A guesser who spreads attempts over the nodes gets what one node would give, no more;

@@ -31,6 +31,7 @@ db_tests!(
     relation_changes_arrive_live,
     call_signalling_goes_only_between_the_two_sessions,
     every_way_a_call_attempt_ends,
+    an_answered_call_outlives_a_dropped_connection,
     ice_servers_mint_turn_credentials,
     presence_follows_friendships_made_and_ended_while_connected,
 );
@@ -941,6 +942,76 @@ async fn every_way_a_call_attempt_ends(server: TestServer) {
     wb.next_of("call_invite").await;
     wa.close().await;
     assert_eq!(wb.next_of("call_ended").await["outcome"], "cancelled");
+}
+
+/// Rings `callee` from `caller` on `call_id` and answers on `callee`'s socket.
+async fn answered(call_id: &str, caller: &mut Ws, callee: &mut Ws, to: &User) {
+    caller.send(invite(call_id, to, "video")).await;
+    callee.next_of("call_invite").await;
+    callee.send(call_frame("call_accept", call_id)).await;
+    assert_eq!(caller.next_of("call_accepted").await["call_id"], call_id);
+}
+
+async fn an_answered_call_outlives_a_dropped_connection(server: TestServer) {
+    let backend = server.backend;
+    drop(server);
+    let server = TestServer::start_with(backend, |c| c.call_resume_secs = 2)
+        .await
+        .unwrap();
+    let (a, b, c) = (
+        user(&server, "roamer").await,
+        user(&server, "homebody").await,
+        user(&server, "onlooker").await,
+    );
+    befriend(&server, &a, &b).await;
+    befriend(&server, &a, &c).await;
+    let mut wa = connect(&server, &a).await;
+    let mut wb = connect(&server, &b).await;
+    let mut wc = connect(&server, &c).await;
+    answered(CALL, &mut wa, &mut wb, &b).await;
+
+    // The caller's socket drops; the callee's ICE restart meanwhile is kept for it.
+    wa.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    wb.send(json!({"type": "call_offer", "call_id": CALL, "sdp": "v=0 restart"}))
+        .await;
+    let candidate = json!({"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host", "sdp_mid": "0", "sdp_m_line_index": 0});
+    wb.send(json!({"type": "call_candidate", "call_id": CALL, "candidate": candidate}))
+        .await;
+    // Nobody else may take the caller's place.
+    wc.send(call_frame("call_resume", CALL)).await;
+    assert_eq!(wc.next_of("error").await["code"], "forbidden");
+    // Back within the resume time on a new socket: it gets what was kept, in order.
+    let mut wa2 = connect(&server, &a).await;
+    wa2.send(call_frame("call_resume", CALL)).await;
+    assert_eq!(wa2.next_of("call_offer").await["sdp"], "v=0 restart");
+    assert_eq!(wa2.next_of("call_candidate").await["candidate"], candidate);
+    wb.none_of("call_ended", 2500).await;
+    // Signals flow between the new socket and the callee's.
+    wa2.send(json!({"type": "call_answer", "call_id": CALL, "sdp": "v=0 answer"}))
+        .await;
+    assert_eq!(wb.next_of("call_answer").await["sdp"], "v=0 answer");
+    wb.send(call_frame("call_hangup", CALL)).await;
+    assert_eq!(wa2.next_of("call_ended").await["outcome"], "completed");
+    assert_eq!(
+        call_record(&mut wa2).await["content"]["outcome"],
+        "completed"
+    );
+
+    // The callee's socket drops and nothing comes back: the call fails after the resume
+    // time, and a late resume finds nothing.
+    answered(CALL_2, &mut wa2, &mut wb, &b).await;
+    wb.close().await;
+    let started = Instant::now();
+    let ended = wa2.next_of("call_ended").await;
+    assert_eq!(ended["outcome"], "failed");
+    assert!(started.elapsed() >= Duration::from_millis(1800));
+    assert_eq!(call_record(&mut wa2).await["content"]["outcome"], "failed");
+    let mut wb2 = connect(&server, &b).await;
+    wb2.send(call_frame("call_resume", CALL_2)).await;
+    let late = wb2.next_of("error").await;
+    assert_eq!(late["code"], "not_found");
+    assert_eq!(late["client_id"], CALL_2);
 }
 
 async fn ice_servers_mint_turn_credentials(server: TestServer) {

@@ -141,6 +141,11 @@ impl Calls {
     }
 
     /// Answers the call ringing on this tab.
+    /// The chat's socket is open again after it dropped.
+    pub fn reconnected(self) {
+        self.input(Input::Reconnected);
+    }
+
     pub fn accept(self) {
         self.input(Input::Accept);
     }

@@ -134,6 +134,9 @@ pub enum Input {
     ToggleCamera,
     /// A `call_*` frame from the relay.
     Server(ServerEvent),
+    /// The chat's socket is open again after it dropped (its `ready` came): the relay
+    /// hears that this connection carries the call now.
+    Reconnected,
     /// The relay refused a call frame of `call_id`.
     Refused {
         call_id: String,
@@ -282,6 +285,11 @@ struct Negotiation {
     pending: Vec<IceCandidate>,
     /// When the current break began.
     broken_since: Option<f64>,
+    /// The relay knows this side of the call: the caller has invited, the callee has
+    /// answered.
+    on_server: bool,
+    /// This side asked the relay to resume the call after its socket dropped.
+    resumed: bool,
 }
 
 /// The page's call.
@@ -360,14 +368,35 @@ impl CallState {
                 }
             }
             Input::Server(event) => self.server(event, &mut fx),
+            Input::Reconnected => {
+                let Some(v) = self.view.as_ref().filter(|v| !v.ended()) else {
+                    return fx;
+                };
+                if self.talk.on_server {
+                    self.talk.resumed = true;
+                    let call_id = v.call_id.clone();
+                    fx.push(Effect::Transmit(ClientMessage::CallResume {
+                        call_id: call_id.clone(),
+                    }));
+                    // What this side signalled while the socket was down is lost: a
+                    // connection that is broken starts its ICE restart again.
+                    if v.phase == Phase::Reconnecting {
+                        fx.push(Effect::RestartIce { call_id });
+                    }
+                }
+            }
             Input::Refused { call_id, code } => match self.view.as_ref() {
                 Some(v) if v.call_id == call_id && v.ended() => {}
                 Some(v) if v.call_id == call_id => {
                     let problem = match code {
-                        ErrorCode::NotFriends => Msg::ErrNotFriends,
-                        _ => Msg::CallNotPossible,
+                        ErrorCode::NotFriends => Some(Msg::ErrNotFriends),
+                        // The call ended while this side was away: it dropped.
+                        ErrorCode::NotFound if self.talk.resumed => None,
+                        _ => Some(Msg::CallNotPossible),
                     };
-                    self.set_error(problem);
+                    if let Some(problem) = problem {
+                        self.set_error(problem);
+                    }
                     self.end(CallOutcome::Failed, 0, &mut fx);
                 }
                 _ => fx.push(Effect::Unexpected { call_id, code }),
@@ -382,7 +411,8 @@ impl CallState {
                             call_id,
                             to: Peer::User(v.peer.clone()),
                             media: v.media,
-                        }))
+                        }));
+                        self.talk.on_server = true;
                     }
                     (false, Phase::Connecting) => fx.push(Effect::Connect {
                         call_id,
@@ -398,6 +428,7 @@ impl CallState {
                     .is_some_and(|v| !v.caller && v.phase == Phase::Connecting)
                 {
                     fx.push(Effect::Transmit(ClientMessage::CallAccept { call_id }));
+                    self.talk.on_server = true;
                 }
             }
             Input::Failed { call_id, problem } => {
@@ -519,11 +550,17 @@ impl CallState {
                 from,
                 media,
             } => {
-                if self.live_call().is_some() {
+                match self.live_call() {
+                    // The relay rings this call again on a socket opened while it rang
+                    // here: it goes on ringing.
+                    Some(live) if live == call_id => return,
                     // Another call is on screen on this tab (the server lets a user be in
                     // one call at a time, so this is a stale view): say no.
-                    fx.push(Effect::Transmit(ClientMessage::CallDecline { call_id }));
-                    return;
+                    Some(_) => {
+                        fx.push(Effect::Transmit(ClientMessage::CallDecline { call_id }));
+                        return;
+                    }
+                    None => {}
                 }
                 self.begin(CallView::new(call_id.clone(), from, media, false));
                 fx.push(Effect::Prepare { call_id });

@@ -101,6 +101,9 @@ pub fn start(chat: Chat) {
                     attempt = 0;
                     continue;
                 }
+                // A call on screen has the server's resume time (`CALL_RESUME_SECS`) to
+                // come back in: every 0.5-1 s, not the long waits.
+                _ if chat.calls.live_call().is_some() => sleep(backoff(attempt.min(1))).await,
                 _ => sleep(backoff(attempt)).await,
             }
             attempt = attempt.saturating_add(1);

@@ -119,6 +119,7 @@ impl Chat {
                 }
             }
             Effect::Call(event) => self.calls.server(event),
+            Effect::Reconnected => self.calls.reconnected(),
             Effect::Refused { code, message } => match code {
                 // Typing or reading in a chat with someone who is no longer a friend (or a
                 // group just left), or a burst over the budget: expected, nothing the user

@@ -328,6 +328,8 @@ pub enum Effect {
     LookUpGroup(String),
     /// A call frame, or a refusal that names no message (a call id): for the calls.
     Call(ServerEvent),
+    /// The socket is open again after it dropped: for the calls (a call goes on over it).
+    Reconnected,
     /// A refusal of a frame that names nothing, for the console.
     Refused { code: ErrorCode, message: String },
     /// Redraw this part.
@@ -728,6 +730,9 @@ impl ChatState {
             fx.push(Effect::ReloadContacts);
         }
         self.set_status(Status::Online, fx);
+        if !first {
+            fx.push(Effect::Reconnected);
+        }
         // Whatever was committed since the snapshot or while disconnected.
         self.transmit(
             ClientMessage::Sync {

@@ -2,6 +2,12 @@
 //! forwards call signalling only between the two sessions of a call (the caller's, and the
 //! callee's that answered); everything else is refused with an error code.
 //!
+//! An answered call outlives a dropped connection for a while: the media flows between the
+//! browsers, not through here. The side whose connection closed is *away*: signals for it
+//! are kept, and when it comes back (`call_resume` from a new connection of the same user)
+//! its new session takes the old one's place and gets what was kept. A side still away
+//! when the resume time is up ends the call as failed.
+//!
 //! [`Calls`] is a plain state machine: every operation checks who asks and answers the
 //! [`Effect`]s to carry out (frames to send, a call record to store, a ring timer to start),
 //! which the connection code performs. This keeps every transition testable without sockets.
@@ -42,6 +48,36 @@ pub enum Effect {
     },
     /// Call [`Calls::ring_timeout`] for this call once the ring time is up.
     StartRingTimer(String),
+    /// Call [`Calls::resume_timeout`] with this call and session once the resume time is
+    /// up.
+    StartResumeTimer(String, Session),
+}
+
+/// Most signals kept for a side that is away, and most bytes of descriptions and
+/// candidates among them; later ones are dropped (an ICE restart after the resume makes
+/// new ones).
+pub const KEPT_FOR_AWAY: usize = 64;
+pub const KEPT_BYTES_FOR_AWAY: usize = 4 * MAX_SDP_BYTES;
+
+/// The signals kept for a side that is away.
+#[derive(Debug, Clone, Default)]
+struct Kept {
+    events: Vec<ServerEvent>,
+    bytes: usize,
+}
+
+impl Kept {
+    fn keep(&mut self, event: ServerEvent) {
+        let bytes = match &event {
+            ServerEvent::CallOffer { sdp, .. } | ServerEvent::CallAnswer { sdp, .. } => sdp.len(),
+            ServerEvent::CallCandidate { candidate, .. } => candidate.candidate.len(),
+            _ => 0,
+        };
+        if self.events.len() < KEPT_FOR_AWAY && self.bytes + bytes <= KEPT_BYTES_FOR_AWAY {
+            self.bytes += bytes;
+            self.events.push(event);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +98,27 @@ struct Call {
     phase: Phase,
     /// Whether the caller was told the callee's device rings.
     rang: bool,
+    /// The sides of an answered call whose connection went away, with the signals kept
+    /// for them.
+    away: HashMap<Uuid, Kept>,
+}
+
+impl Call {
+    /// The callee's session of an answered call.
+    fn callee_session(&self) -> Option<Session> {
+        match self.phase {
+            Phase::Active { callee_conn, .. } => Some(Session {
+                user: self.callee,
+                conn: callee_conn,
+            }),
+            Phase::Ringing => None,
+        }
+    }
+
+    /// Whether `who` is the caller's session or the answering session of the callee.
+    fn is_side(&self, who: Session) -> bool {
+        who == self.caller || self.callee_session() == Some(who)
+    }
 }
 
 /// A description or candidate to forward.
@@ -83,6 +140,8 @@ pub enum CallOp {
     Cancel,
     Hangup,
     Signal(Signal),
+    /// A new connection of a side takes the place of the one that went away.
+    Resume,
 }
 
 #[derive(Default)]
@@ -150,6 +209,7 @@ impl Calls {
             CallOp::Cancel => self.cancel(who, call_id),
             CallOp::Hangup => self.hangup(who, call_id),
             CallOp::Signal(signal) => self.signal(who, call_id, signal),
+            CallOp::Resume => self.resume(who, call_id),
         }
     }
 
@@ -211,6 +271,7 @@ impl Calls {
                 media,
                 phase: Phase::Ringing,
                 rang: callee_online,
+                away: HashMap::new(),
             },
         );
         state.by_user.insert(caller.user, call_id.to_owned());
@@ -310,11 +371,7 @@ impl Calls {
         let outcome = match call.phase {
             Phase::Ringing if who == call.caller => CallOutcome::Cancelled,
             Phase::Ringing if who.user == call.callee => CallOutcome::Declined,
-            Phase::Active { callee_conn, .. }
-                if who == call.caller || (who.user == call.callee && who.conn == callee_conn) =>
-            {
-                CallOutcome::Completed
-            }
+            Phase::Active { .. } if call.is_side(who) => CallOutcome::Completed,
             _ => return Err(not_yours()),
         };
         Ok(finish(&mut state, call_id, outcome))
@@ -335,17 +392,13 @@ impl Calls {
                 "The session description is too large.",
             ));
         }
-        let state = self.state();
-        let call = state.calls.get(call_id).ok_or_else(no_call)?;
-        let Phase::Active { callee_conn, .. } = call.phase else {
+        let mut state = self.state();
+        let call = state.calls.get_mut(call_id).ok_or_else(no_call)?;
+        let Some(callee) = call.callee_session() else {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
                 "This call has not been answered yet.",
             ));
-        };
-        let callee = Session {
-            user: call.callee,
-            conn: callee_conn,
         };
         let other = if who == call.caller {
             callee
@@ -360,7 +413,49 @@ impl Calls {
             Signal::Answer(sdp) => ServerEvent::CallAnswer { call_id, sdp },
             Signal::Candidate(candidate) => ServerEvent::CallCandidate { call_id, candidate },
         };
+        if let Some(kept) = call.away.get_mut(&other.user) {
+            kept.keep(event);
+            return Ok(Vec::new());
+        }
         Ok(vec![Effect::ToSession(other, event)])
+    }
+
+    /// A new connection of a side of the call takes the place of its old one (which went
+    /// away, or is about to): it gets the signals kept meanwhile, and the call goes on.
+    pub fn resume(&self, who: Session, call_id: &str) -> Result<Vec<Effect>, ApiError> {
+        let mut state = self.state();
+        let call = state.calls.get_mut(call_id).ok_or_else(no_call)?;
+        if who.user == call.caller.user {
+            call.caller = who;
+        } else if who.user == call.callee {
+            let Phase::Active { callee_conn, .. } = &mut call.phase else {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    "This call has not been answered yet.",
+                ));
+            };
+            *callee_conn = who.conn;
+        } else {
+            return Err(not_yours());
+        }
+        let kept = call.away.remove(&who.user).unwrap_or_default();
+        Ok(kept
+            .events
+            .into_iter()
+            .map(|event| Effect::ToSession(who, event))
+            .collect())
+    }
+
+    /// The resume time of `who`, away since its connection closed, is up: if that side has
+    /// not come back, the call fails.
+    pub fn resume_timeout(&self, call_id: &str, who: Session) -> Vec<Effect> {
+        let mut state = self.state();
+        match state.calls.get(call_id) {
+            Some(call) if call.is_side(who) && call.away.contains_key(&who.user) => {
+                finish(&mut state, call_id, CallOutcome::Failed)
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// The ring time is up: a call still ringing is missed.
@@ -402,23 +497,36 @@ impl Calls {
         effects
     }
 
-    /// A connection closed: a call it was part of ends (a ringing callee session going
-    /// away changes nothing while the callee has others; the caller's going away cancels).
+    /// Ends every call held here as failed: the process is shutting down, and the calls
+    /// cannot outlive it.
+    pub fn end_all(&self) -> Vec<Effect> {
+        let mut state = self.state();
+        let ids: Vec<String> = state.calls.keys().cloned().collect();
+        let mut effects = Vec::new();
+        for id in ids {
+            effects.extend(finish(&mut state, &id, CallOutcome::Failed));
+        }
+        effects
+    }
+
+    /// A connection closed: a ringing call ends when it was the caller's (a ringing callee
+    /// session going away changes nothing while the callee has others); an answered call
+    /// waits for that side to resume.
     pub fn disconnected(&self, who: Session) -> Vec<Effect> {
         let mut state = self.state();
         let Some((call_id, call)) = state.call_of(who.user) else {
             return Vec::new();
         };
-        let outcome = match call.phase {
-            Phase::Ringing if who == call.caller => CallOutcome::Cancelled,
-            Phase::Active { callee_conn, .. }
-                if who == call.caller || (who.user == call.callee && who.conn == callee_conn) =>
-            {
-                CallOutcome::Failed
+        match call.phase {
+            Phase::Ringing if who == call.caller => {
+                finish(&mut state, &call_id, CallOutcome::Cancelled)
             }
-            _ => return Vec::new(),
-        };
-        finish(&mut state, &call_id, outcome)
+            Phase::Active { .. } if call.is_side(who) => {
+                call.away.entry(who.user).or_default();
+                vec![Effect::StartResumeTimer(call_id, who)]
+            }
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -485,6 +593,7 @@ mod tests {
     use super::*;
 
     const ID: &str = "4f5b8a52-9d4e-4c1a-8f7e-3b2a1c0d9e8f";
+    const CALL_2: &str = "7c0d6e1f-2a3b-4c5d-8e9f-0a1b2c3d4e5f";
 
     fn sessions() -> (Session, Session, Session) {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
@@ -715,9 +824,9 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_connection_ends_its_call() {
+    fn a_lost_connection_cancels_a_ringing_call_and_pauses_an_answered_one() {
         let calls = Calls::default();
-        let (a, b1, b2) = ringing(&calls);
+        let (a, _, b2) = ringing(&calls);
         assert!(
             calls.disconnected(b2).is_empty(),
             "one of the callee's tabs closing changes nothing"
@@ -726,22 +835,160 @@ mod tests {
             outcome_of(&calls.disconnected(a)),
             Some(CallOutcome::Cancelled)
         );
-        let (a, b1_, _) = ringing(&calls);
-        let _ = b1;
-        calls.accept(b1_, ID).unwrap();
+        let (a, b1, b2) = ringing(&calls);
+        calls.accept(b1, ID).unwrap();
         assert!(
-            calls
-                .disconnected(Session {
-                    user: b1_.user,
-                    conn: 3
-                })
-                .is_empty()
+            calls.disconnected(b2).is_empty(),
+            "a tab that did not answer"
         );
         assert_eq!(
-            outcome_of(&calls.disconnected(a)),
+            calls.disconnected(a),
+            vec![Effect::StartResumeTimer(ID.into(), a)]
+        );
+        assert_eq!(calls.len(), 1, "the call waits for the caller");
+        assert_eq!(
+            outcome_of(&calls.resume_timeout(ID, a)),
             Some(CallOutcome::Failed)
         );
         assert!(calls.is_empty());
+    }
+
+    #[test]
+    fn a_side_that_comes_back_gets_what_was_signalled_meanwhile() {
+        let calls = Calls::default();
+        let (a, b1, _) = ringing(&calls);
+        calls.accept(b1, ID).unwrap();
+        calls.disconnected(a);
+        // B's ICE restart while A is away is kept, up to a bound.
+        for n in 0..KEPT_FOR_AWAY + 6 {
+            let sent = calls
+                .signal(b1, ID, Signal::Offer(format!("v=0 {n}")))
+                .unwrap();
+            assert!(sent.is_empty());
+        }
+        let a2 = Session {
+            user: a.user,
+            conn: 7,
+        };
+        let resumed = calls.resume(a2, ID).unwrap();
+        assert_eq!(resumed.len(), KEPT_FOR_AWAY);
+        // Large descriptions are bounded by their bytes as well.
+        calls.disconnected(a2);
+        let big = "v".repeat(MAX_SDP_BYTES);
+        for _ in 0..6 {
+            calls.signal(b1, ID, Signal::Offer(big.clone())).unwrap();
+        }
+        assert_eq!(
+            calls.resume(a2, ID).unwrap().len(),
+            KEPT_BYTES_FOR_AWAY / MAX_SDP_BYTES
+        );
+        assert_eq!(
+            resumed[0],
+            Effect::ToSession(
+                a2,
+                ServerEvent::CallOffer {
+                    call_id: ID.into(),
+                    sdp: "v=0 0".into()
+                }
+            )
+        );
+        // The new session is the caller's now; the old one is nobody.
+        assert!(matches!(
+            calls.signal(b1, ID, Signal::Answer("v=0".into())).unwrap()[..],
+            [Effect::ToSession(s, _)] if s == a2
+        ));
+        assert_eq!(
+            calls
+                .signal(a, ID, Signal::Answer("v=0".into()))
+                .unwrap_err()
+                .code,
+            ErrorCode::Forbidden
+        );
+        assert!(
+            calls.resume_timeout(ID, a).is_empty(),
+            "the timer of the old session finds it came back"
+        );
+        // The callee goes away and comes back on another connection too.
+        calls.disconnected(b1);
+        let b3 = Session {
+            user: b1.user,
+            conn: 9,
+        };
+        assert!(calls.resume(b3, ID).unwrap().is_empty());
+        assert!(calls.resume_timeout(ID, b1).is_empty());
+        assert_eq!(
+            outcome_of(&calls.hangup(b3, ID).unwrap()),
+            Some(CallOutcome::Completed)
+        );
+    }
+
+    #[test]
+    fn only_the_sides_of_a_call_resume_it() {
+        let calls = Calls::default();
+        let (a, b1, b2) = ringing(&calls);
+        assert_eq!(
+            calls.resume(b2, ID).unwrap_err().code,
+            ErrorCode::Conflict,
+            "nothing to resume before an answer"
+        );
+        calls.accept(b1, ID).unwrap();
+        let stranger = Session {
+            user: Uuid::new_v4(),
+            conn: 5,
+        };
+        assert_eq!(
+            calls.resume(stranger, ID).unwrap_err().code,
+            ErrorCode::Forbidden
+        );
+        assert_eq!(
+            calls.resume(a, "not-a-call").unwrap_err().code,
+            ErrorCode::NotFound
+        );
+        // A second resume timer after a second drop: the first finds nothing to do.
+        calls.disconnected(a);
+        let a2 = Session {
+            user: a.user,
+            conn: 6,
+        };
+        calls.resume(a2, ID).unwrap();
+        calls.disconnected(a2);
+        assert!(calls.resume_timeout(ID, a).is_empty());
+        assert_eq!(
+            outcome_of(&calls.resume_timeout(ID, a2)),
+            Some(CallOutcome::Failed)
+        );
+        assert_eq!(
+            calls.resume(a2, ID).unwrap_err().code,
+            ErrorCode::NotFound,
+            "too late"
+        );
+    }
+
+    #[test]
+    fn a_shutdown_ends_every_call_on_both_sides() {
+        let calls = Calls::default();
+        let (a, b1, _) = ringing(&calls);
+        calls.accept(b1, ID).unwrap();
+        calls.disconnected(a);
+        let (c, d, _) = sessions();
+        calls
+            .invite(c, d.user, CALL_2, CallMedia::Audio, true)
+            .unwrap();
+        let effects = calls.end_all();
+        assert!(calls.is_empty());
+        let records: Vec<_> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Record { outcome, .. } => Some(*outcome),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(records, vec![CallOutcome::Failed; 2]);
+        for user in [b1.user, d.user] {
+            assert!(effects.iter().any(|e| matches!(e,
+                Effect::ToUser { user: u, event: ServerEvent::CallEnded { outcome: CallOutcome::Failed, .. }, .. }
+                    if *u == user)));
+        }
     }
 
     #[test]

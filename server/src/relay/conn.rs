@@ -109,7 +109,8 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
         .map_or_else(|| "client".to_owned(), |(code, _)| code.to_string());
     metrics::counter!("qc_ws_closes_total", "code" => code).increment(1);
     conn.closed.cancel();
-    // A call this connection was part of ends with it.
+    // A ringing call this connection placed ends with it; an answered one waits for it to
+    // resume from another.
     let effects = relay.calls.disconnected(Session {
         user: me,
         conn: conn.id,
@@ -502,6 +503,9 @@ impl Reader<'_> {
                 return self
                     .call_op(call_id, CallOp::Signal(Signal::Candidate(candidate)))
                     .await;
+            }
+            ClientMessage::CallResume { call_id } => {
+                return self.call_op(call_id, CallOp::Resume).await;
             }
         };
         if let Err(err) = result {

@@ -54,6 +54,8 @@ pub struct RelaySettings {
     pub queue: usize,
     /// How long a call rings before it counts as missed.
     pub ring_timeout: Duration,
+    /// How long an answered call waits for a side whose connection dropped.
+    pub resume_timeout: Duration,
 }
 
 impl Default for RelaySettings {
@@ -70,6 +72,7 @@ impl Default for RelaySettings {
             ping_every: Duration::from_secs(20),
             queue: 256,
             ring_timeout: Duration::from_secs(app::protocol::CALL_RING_SECS),
+            resume_timeout: Duration::from_secs(app::protocol::CALL_RESUME_SECS),
         }
     }
 }
@@ -226,6 +229,33 @@ impl Relay {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .any(|(id, _)| id == call_id)
+    }
+
+    /// Before a graceful shutdown: every call held here ends as failed (both sides hear
+    /// it, the records are stored, a cluster frees its users); answers how many. The calls
+    /// would not outlive the process, and a side resuming elsewhere would find nothing.
+    pub async fn end_calls(self: &Arc<Self>) -> usize {
+        let effects = self.calls.end_all();
+        let mut ended = 0;
+        for effect in &effects {
+            if let calls::Effect::Record {
+                call_id,
+                caller,
+                callee,
+                ..
+            } = effect
+            {
+                ended += 1;
+                if let Some(cluster) = &self.cluster {
+                    self.call_ended(call_id);
+                    if let Err(err) = cluster.release_call(call_id, *caller, *callee).await {
+                        tracing::warn!(%err, "could not free a call's users (they expire)");
+                    }
+                }
+            }
+        }
+        self.carry_out(effects);
+        ended
     }
 
     /// The first step of a graceful shutdown: refuses new connections and closes every
@@ -398,6 +428,23 @@ impl Relay {
         self.carry_out(effects);
     }
 
+    /// Runs `step` on the calls after `after`, and carries out what it decides (nothing
+    /// once the relay is gone).
+    fn later(
+        self: &Arc<Self>,
+        after: Duration,
+        step: impl FnOnce(&calls::Calls) -> Vec<calls::Effect> + Send + 'static,
+    ) {
+        let relay = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            if let Some(relay) = relay.upgrade() {
+                let effects = step(&relay.calls);
+                relay.apply_call_effects(effects);
+            }
+        });
+    }
+
     fn carry_out(self: &Arc<Self>, effects: Vec<calls::Effect>) {
         for effect in effects {
             match effect {
@@ -439,14 +486,13 @@ impl Relay {
                     tokio::spawn(async move { store.submit(job).await });
                 }
                 calls::Effect::StartRingTimer(call_id) => {
-                    let relay = Arc::downgrade(self);
-                    let after = self.settings.ring_timeout;
-                    tokio::spawn(async move {
-                        tokio::time::sleep(after).await;
-                        if let Some(relay) = relay.upgrade() {
-                            let effects = relay.calls.ring_timeout(&call_id);
-                            relay.apply_call_effects(effects);
-                        }
+                    self.later(self.settings.ring_timeout, move |calls| {
+                        calls.ring_timeout(&call_id)
+                    });
+                }
+                calls::Effect::StartResumeTimer(call_id, who) => {
+                    self.later(self.settings.resume_timeout, move |calls| {
+                        calls.resume_timeout(&call_id, who)
                     });
                 }
             }

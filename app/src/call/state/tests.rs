@@ -476,3 +476,99 @@ fn mute_and_camera_toggle_and_say_so_to_the_engine() {
     let v = s.view().unwrap();
     assert!(!v.muted && v.camera_off);
 }
+
+/// An answered call, media flowing, on the caller's side.
+fn talking_caller() -> CallState {
+    let mut s = connecting_caller();
+    s.apply(Input::Ice {
+        call_id: "c1".into(),
+        state: Ice::Connected,
+        now: 1_000.0,
+    });
+    s
+}
+
+#[test]
+fn a_socket_that_drops_during_a_call_resumes_it_and_the_call_goes_on() {
+    let mut s = talking_caller();
+    assert_eq!(
+        sent(&s.apply(Input::Reconnected)),
+        vec![ClientMessage::CallResume {
+            call_id: "c1".into()
+        }]
+    );
+    assert_eq!(phase(&s), Some(Phase::Active), "media never stopped");
+    // The callee too, once it has answered.
+    let mut callee = connecting_callee();
+    assert_eq!(
+        sent(&callee.apply(Input::Reconnected)),
+        vec![ClientMessage::CallResume {
+            call_id: "c1".into()
+        }]
+    );
+    // Broken media as well: its ICE restart's offer may have been lost with the socket.
+    s.apply(Input::Ice {
+        call_id: "c1".into(),
+        state: Ice::Disconnected,
+        now: 2_000.0,
+    });
+    let fx = s.apply(Input::Reconnected);
+    assert!(fx.contains(&Effect::RestartIce {
+        call_id: "c1".into()
+    }));
+}
+
+#[test]
+fn a_call_the_relay_no_longer_has_ends_as_dropped() {
+    let mut s = talking_caller();
+    s.apply(Input::Reconnected);
+    s.apply(Input::Refused {
+        call_id: "c1".into(),
+        code: ErrorCode::NotFound,
+    });
+    let v = s.view().unwrap();
+    assert_eq!(v.phase, Phase::Ended(CallOutcome::Failed));
+    assert_eq!(v.error, None, "not \"could not be started\"");
+}
+
+#[test]
+fn nothing_to_resume_before_the_relay_knows_the_call() {
+    // The caller still getting the camera has invited nobody yet.
+    let mut s = CallState::new();
+    s.apply(Input::Start {
+        call_id: "c1".into(),
+        peer: ANN.into(),
+        media: CallMedia::Audio,
+    });
+    assert!(s.apply(Input::Reconnected).is_empty());
+    // A callee still ringing, or answering but not yet connected, has nothing to resume.
+    let mut s = ringing_in();
+    assert!(s.apply(Input::Reconnected).is_empty());
+    s.apply(Input::Accept);
+    assert!(sent(&s.apply(Input::Reconnected)).is_empty());
+    assert!(CallState::new().apply(Input::Reconnected).is_empty());
+}
+
+#[test]
+fn a_call_rung_again_on_a_new_socket_keeps_ringing() {
+    let mut s = ringing_in();
+    let fx = s.apply(Input::Server(ServerEvent::CallInvite {
+        call_id: "c1".into(),
+        from: ANN.into(),
+        media: CallMedia::Audio,
+    }));
+    assert!(sent(&fx).is_empty(), "not declined: {fx:?}");
+    assert_eq!(phase(&s), Some(Phase::Incoming));
+    // Another call while this one rings is still refused.
+    let fx = s.apply(Input::Server(ServerEvent::CallInvite {
+        call_id: "c2".into(),
+        from: "bob-id".into(),
+        media: CallMedia::Audio,
+    }));
+    assert_eq!(
+        sent(&fx),
+        vec![ClientMessage::CallDecline {
+            call_id: "c2".into()
+        }]
+    );
+}

@@ -565,17 +565,15 @@ fn a_reconnect_forgets_history_requests_that_were_lost() {
 }
 
 #[test]
-fn contacts_reload_after_a_reconnect_not_on_the_first_ready() {
+fn contacts_reload_and_calls_resume_after_a_reconnect_not_on_the_first_ready() {
     let mut s = ChatState::new();
-    assert!(
-        !s.apply(ready(0, Vec::new()))
-            .contains(&Effect::ReloadContacts)
-    );
+    let first = s.apply(ready(0, Vec::new()));
+    assert!(!first.contains(&Effect::ReloadContacts));
+    assert!(!first.contains(&Effect::Reconnected));
     s.apply(Input::Disconnected { too_many: false });
-    assert!(
-        s.apply(ready(0, Vec::new()))
-            .contains(&Effect::ReloadContacts)
-    );
+    let again = s.apply(ready(0, Vec::new()));
+    assert!(again.contains(&Effect::ReloadContacts));
+    assert!(again.contains(&Effect::Reconnected));
 }
 
 #[test]
