@@ -244,11 +244,11 @@ test('a call goes on when a socket drops and comes back; a side that stays away 
   await setUp(false);
   await expect(call(b.page)).toHaveAttribute('data-state', 'ended-failed', { timeout: 10_000 });
   await expect(call(b.page).getByTestId('call-status')).toHaveText('Connection lost');
-  await expect(b.page.getByTestId('call-record').last()).toHaveText('Call dropped', { timeout: 10_000 });
+  await expect(b.page.getByTestId('call-record').last()).toContainText('Call dropped', { timeout: 10_000 });
   await setUp(true);
   await expect(call(a.page)).toHaveAttribute('data-state', 'ended-failed', { timeout: 20_000 });
   await expect(call(a.page).getByTestId('call-status')).toHaveText('Connection lost');
-  await expect(a.page.getByTestId('call-record').last()).toHaveText('Call dropped');
+  await expect(a.page.getByTestId('call-record').last()).toContainText('Call dropped');
   expect(other.problems).toEqual([]);
   await other.context.close();
 });
