@@ -36,7 +36,7 @@ redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no --daemonize 
   --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
 
 # As in playwright.config.ts: every test registers its people from one address.
-export REGISTER_MAX_PER_IP=100000 CONTACT_REQUESTS_PER_HOUR=100000 CALL_RING_SECS=6 RUST_LOG=warn
+export REGISTER_MAX_PER_IP=100000 CONTACT_REQUESTS_PER_HOUR=100000 CALL_RING_SECS=6 CALL_RESUME_SECS=5 RUST_LOG=warn
 QC_CLUSTER_NO_BUILD=1 CLUSTER_DIR="$dir/cluster" scripts/cluster &
 cluster_pid=$!
 wait "$cluster_pid"
