@@ -252,3 +252,22 @@ test('a call goes on when a socket drops and comes back; a side that stays away 
   expect(other.problems).toEqual([]);
   await other.context.close();
 });
+
+test('leaving the page mid-call hangs up at once', async ({ page, problems, browser }) => {
+  const { a, b, other } = await pair(page, browser, 'Lena', 'Lars');
+  await openChat(b.page, `/chats/user/${a.id}`);
+  await startCall(a, b, 'audio');
+  await call(b.page).getByTestId('call-accept').click();
+  for (const side of [a, b]) {
+    await expect(call(side.page)).toHaveAttribute('data-state', 'active', { timeout: 20_000 });
+  }
+  // Lena closes the conversation's page: Lars hears she hung up before the relay's resume
+  // time (5 s here) would have dropped the call.
+  const left = Date.now();
+  await a.page.goto('about:blank');
+  await expect(call(b.page)).toHaveAttribute('data-state', 'ended-completed', { timeout: 4_000 });
+  expect(Date.now() - left).toBeLessThan(4_000);
+  await expect(b.page.getByTestId('call-record').last()).toContainText(/Voice call \d\d:\d\d/);
+  expect(other.problems).toEqual([]);
+  await other.context.close();
+});

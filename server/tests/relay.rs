@@ -1012,6 +1012,22 @@ async fn an_answered_call_outlives_a_dropped_connection(server: TestServer) {
     let late = wb2.next_of("error").await;
     assert_eq!(late["code"], "not_found");
     assert_eq!(late["client_id"], CALL_2);
+
+    // Signing out is leaving for good: the call ends at once, not after the resume time.
+    let third = "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d";
+    answered(third, &mut wa2, &mut wb2, &b).await;
+    let started = Instant::now();
+    session(&server, &b)
+        .post("/api/v1/user/logout", json!({}))
+        .await;
+    let ended = wa2.next_of("call_ended").await;
+    assert_eq!(ended["call_id"], third);
+    assert_eq!(ended["outcome"], "failed");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 async fn ice_servers_mint_turn_credentials(server: TestServer) {

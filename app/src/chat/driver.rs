@@ -63,6 +63,10 @@ pub fn start(chat: Chat) {
         chat.input(Input::Visible(crate::clock::page_visible()));
     });
     on_cleanup(move || visibility.remove());
+    // Leaving the page mid-call (closing the tab, reloading, going elsewhere) hangs up:
+    // the other side hears it now, not after the relay's resume time.
+    let leaving = window_event_listener(leptos::ev::pagehide, move |_| chat.calls.hang_up());
+    on_cleanup(move || leaving.remove());
     chat.input(Input::Visible(crate::clock::page_visible()));
     leptos::task::spawn_local(async move {
         let mut attempt = 0u32;

@@ -79,9 +79,15 @@ pub enum Remote {
         conn: u64,
         op: crate::relay::calls::CallOp,
     },
-    /// A connection opened (`open`) or closed: calls held elsewhere for its user ring on
-    /// it, or end with it.
-    CallSession { user: Uuid, conn: u64, open: bool },
+    /// A connection opened (`open`) or closed (`signed_out`: because its session ended):
+    /// calls held elsewhere for its user ring on it, or wait for it to resume or end.
+    CallSession {
+        user: Uuid,
+        conn: u64,
+        open: bool,
+        #[serde(default)]
+        signed_out: bool,
+    },
     /// Committed relation changes: forget the cached permissions they touch, and tell
     /// each user concerned.
     Relation { events: Vec<RelationEvent> },

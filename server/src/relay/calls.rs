@@ -511,8 +511,9 @@ impl Calls {
 
     /// A connection closed: a ringing call ends when it was the caller's (a ringing callee
     /// session going away changes nothing while the callee has others); an answered call
-    /// waits for that side to resume.
-    pub fn disconnected(&self, who: Session) -> Vec<Effect> {
+    /// waits for that side to resume, unless `signed_out` (its session ended: nobody will
+    /// come back on it), when it ends at once.
+    pub fn disconnected(&self, who: Session, signed_out: bool) -> Vec<Effect> {
         let mut state = self.state();
         let Some((call_id, call)) = state.call_of(who.user) else {
             return Vec::new();
@@ -520,6 +521,9 @@ impl Calls {
         match call.phase {
             Phase::Ringing if who == call.caller => {
                 finish(&mut state, &call_id, CallOutcome::Cancelled)
+            }
+            Phase::Active { .. } if call.is_side(who) && signed_out => {
+                finish(&mut state, &call_id, CallOutcome::Failed)
             }
             Phase::Active { .. } if call.is_side(who) => {
                 call.away.entry(who.user).or_default();
@@ -828,26 +832,34 @@ mod tests {
         let calls = Calls::default();
         let (a, _, b2) = ringing(&calls);
         assert!(
-            calls.disconnected(b2).is_empty(),
+            calls.disconnected(b2, false).is_empty(),
             "one of the callee's tabs closing changes nothing"
         );
         assert_eq!(
-            outcome_of(&calls.disconnected(a)),
+            outcome_of(&calls.disconnected(a, false)),
             Some(CallOutcome::Cancelled)
         );
         let (a, b1, b2) = ringing(&calls);
         calls.accept(b1, ID).unwrap();
         assert!(
-            calls.disconnected(b2).is_empty(),
+            calls.disconnected(b2, false).is_empty(),
             "a tab that did not answer"
         );
         assert_eq!(
-            calls.disconnected(a),
+            calls.disconnected(a, false),
             vec![Effect::StartResumeTimer(ID.into(), a)]
         );
         assert_eq!(calls.len(), 1, "the call waits for the caller");
         assert_eq!(
             outcome_of(&calls.resume_timeout(ID, a)),
+            Some(CallOutcome::Failed)
+        );
+        assert!(calls.is_empty());
+        // A side signed out (its session ended) will not come back: the call ends at once.
+        let (_, b1, _) = ringing(&calls);
+        calls.accept(b1, ID).unwrap();
+        assert_eq!(
+            outcome_of(&calls.disconnected(b1, true)),
             Some(CallOutcome::Failed)
         );
         assert!(calls.is_empty());
@@ -858,7 +870,7 @@ mod tests {
         let calls = Calls::default();
         let (a, b1, _) = ringing(&calls);
         calls.accept(b1, ID).unwrap();
-        calls.disconnected(a);
+        calls.disconnected(a, false);
         // B's ICE restart while A is away is kept, up to a bound.
         for n in 0..KEPT_FOR_AWAY + 6 {
             let sent = calls
@@ -873,7 +885,7 @@ mod tests {
         let resumed = calls.resume(a2, ID).unwrap();
         assert_eq!(resumed.len(), KEPT_FOR_AWAY);
         // Large descriptions are bounded by their bytes as well.
-        calls.disconnected(a2);
+        calls.disconnected(a2, false);
         let big = "v".repeat(MAX_SDP_BYTES);
         for _ in 0..6 {
             calls.signal(b1, ID, Signal::Offer(big.clone())).unwrap();
@@ -909,7 +921,7 @@ mod tests {
             "the timer of the old session finds it came back"
         );
         // The callee goes away and comes back on another connection too.
-        calls.disconnected(b1);
+        calls.disconnected(b1, false);
         let b3 = Session {
             user: b1.user,
             conn: 9,
@@ -945,13 +957,13 @@ mod tests {
             ErrorCode::NotFound
         );
         // A second resume timer after a second drop: the first finds nothing to do.
-        calls.disconnected(a);
+        calls.disconnected(a, false);
         let a2 = Session {
             user: a.user,
             conn: 6,
         };
         calls.resume(a2, ID).unwrap();
-        calls.disconnected(a2);
+        calls.disconnected(a2, false);
         assert!(calls.resume_timeout(ID, a).is_empty());
         assert_eq!(
             outcome_of(&calls.resume_timeout(ID, a2)),
@@ -969,7 +981,7 @@ mod tests {
         let calls = Calls::default();
         let (a, b1, _) = ringing(&calls);
         calls.accept(b1, ID).unwrap();
-        calls.disconnected(a);
+        calls.disconnected(a, false);
         let (c, d, _) = sessions();
         calls
             .invite(c, d.user, CALL_2, CallMedia::Audio, true)

@@ -100,27 +100,32 @@ pub async fn run(relay: Arc<Relay>, user: CurrentUser, socket: WebSocket) {
             user: me,
             conn: conn.id,
             open: true,
+            signed_out: false,
         });
     }
     metrics::counter!("qc_ws_connects_total").increment(1);
     let closed_by_us = read_loop(&relay, &user, &conn, stream).await;
-    let code = conn
-        .close_reason()
-        .map_or_else(|| "client".to_owned(), |(code, _)| code.to_string());
+    let reason = conn.close_reason().map(|(code, _)| code);
+    let code = reason.map_or_else(|| "client".to_owned(), |code| code.to_string());
     metrics::counter!("qc_ws_closes_total", "code" => code).increment(1);
     conn.closed.cancel();
     // A ringing call this connection placed ends with it; an answered one waits for it to
-    // resume from another.
-    let effects = relay.calls.disconnected(Session {
-        user: me,
-        conn: conn.id,
-    });
+    // resume from another, unless its session ended (signed out, revoked, expired).
+    let signed_out = reason == Some(close::SESSION_ENDED);
+    let effects = relay.calls.disconnected(
+        Session {
+            user: me,
+            conn: conn.id,
+        },
+        signed_out,
+    );
     relay.apply_call_effects(effects);
     if let Some(cluster) = &relay.cluster {
         cluster.send(crate::cluster::Remote::CallSession {
             user: me,
             conn: conn.id,
             open: false,
+            signed_out,
         });
     }
     let _ = writer.await;

@@ -47,12 +47,17 @@ pub(super) async fn apply_remote(relay: Weak<Relay>, mut rx: mpsc::Receiver<Inco
                     }
                 }
             }
-            Incoming::Event(Remote::CallSession { user, conn, open }) => {
+            Incoming::Event(Remote::CallSession {
+                user,
+                conn,
+                open,
+                signed_out,
+            }) => {
                 let who = Session { user, conn };
                 let effects = if open {
                     relay.calls.connected(who)
                 } else {
-                    relay.calls.disconnected(who)
+                    relay.calls.disconnected(who, signed_out)
                 };
                 relay.apply_call_effects(effects);
             }
