@@ -35,13 +35,14 @@ fn to_group(id: &str) -> Value {
     json!({"group": id})
 }
 
-/// Two nodes of a cluster on the machine's Redis, each configured by `tweak`, with Alice
-/// and Bob, friends, registered through the first.
-async fn two_nodes_and_friends(
+/// `count` nodes of a cluster on the machine's Redis, each configured by `tweak`, with
+/// Alice and Bob, friends, registered through the first.
+async fn nodes_and_friends(
     backend: common::Backend,
+    count: usize,
     tweak: impl FnOnce(&mut server::Config),
 ) -> Option<(Vec<TestServer>, User, User)> {
-    let nodes = common::cluster_with(backend, 2, tweak).await?;
+    let nodes = common::cluster_with(backend, count, tweak).await?;
     let alice = user(&nodes[0], "alice").await;
     let bob = user(&nodes[0], "bob").await;
     befriend(&nodes[0], &alice, &bob).await;
@@ -482,13 +483,10 @@ impl Drop for ChildNode {
 /// acknowledged again, with the same client ids: Bob, on the surviving node, ends with
 /// every message exactly once, and sees her offline when her node died.
 async fn a_node_stopped_or_killed_loses_nothing(backend: common::Backend) {
-    let Some(nodes) = common::cluster_with(backend, 1, |_| {}).await else {
+    let Some((nodes, alice, bob)) = nodes_and_friends(backend, 1, |_| {}).await else {
         return;
     };
     let a = &nodes[0];
-    let alice = user(a, "alice").await;
-    let bob = user(a, "bob").await;
-    befriend(a, &alice, &bob).await;
     let mut bob_a = connect(a, &bob).await;
     let mut received: Vec<i64> = Vec::new();
     for (round, signal) in ["TERM", "KILL"].into_iter().enumerate() {
@@ -550,6 +548,10 @@ fn call(kind: &str, call_id: &str) -> Value {
     json!({"type": kind, "call_id": call_id})
 }
 
+fn invite(call_id: &str, to: &User, media: &str) -> Value {
+    json!({"type": "call_invite", "call_id": call_id, "to": to_user(to), "media": media})
+}
+
 /// Alice on A calls Bob, whose tabs are on B and C; Carol on B calls Bob meanwhile. Each
 /// step is what one node does: ringing on every device, busy, answered elsewhere, and
 /// signals only between the two answering sessions, wherever they are.
@@ -567,11 +569,7 @@ async fn a_call_rings_and_signals_across_nodes(nodes: Vec<TestServer>) {
     let first = uuid::Uuid::new_v4().to_string();
     let second = uuid::Uuid::new_v4().to_string();
 
-    alice_a
-        .send(
-            json!({"type": "call_invite", "call_id": first, "to": to_user(&bob), "media": "video"}),
-        )
-        .await;
+    alice_a.send(invite(&first, &bob, "video")).await;
     assert_eq!(
         alice_a.next_of("call_ringing").await["call_id"],
         first.as_str()
@@ -599,9 +597,7 @@ async fn a_call_rings_and_signals_across_nodes(nodes: Vec<TestServer>) {
         );
     }
     // Carol, on B, finds him busy: the call is held on A.
-    carol_b
-        .send(json!({"type": "call_invite", "call_id": second, "to": to_user(&bob), "media": "audio"}))
-        .await;
+    carol_b.send(invite(&second, &bob, "audio")).await;
     assert_eq!(carol_b.next_of("call_ended").await["outcome"], "busy");
 
     // Signals go between Alice on A and Bob on C only.
@@ -641,11 +637,7 @@ async fn a_call_rings_and_signals_across_nodes(nodes: Vec<TestServer>) {
 
     // Bob is free again: Carol's next call rings him on every node, and she cancels.
     let third = uuid::Uuid::new_v4().to_string();
-    carol_b
-        .send(
-            json!({"type": "call_invite", "call_id": third, "to": to_user(&bob), "media": "audio"}),
-        )
-        .await;
+    carol_b.send(invite(&third, &bob, "audio")).await;
     assert_eq!(
         carol_b.next_of("call_ringing").await["call_id"],
         third.as_str()
@@ -668,16 +660,14 @@ async fn a_call_rings_and_signals_across_nodes(nodes: Vec<TestServer>) {
 /// Alice, on A, calls Bob, on B. Each side's socket drops in turn and comes back on the
 /// other node: the call goes on (held on A all along), with what was signalled meanwhile.
 async fn a_call_resumes_on_another_node(backend: common::Backend) {
-    let Some((nodes, alice, bob)) = two_nodes_and_friends(backend, |_| {}).await else {
+    let Some((nodes, alice, bob)) = nodes_and_friends(backend, 2, |_| {}).await else {
         return;
     };
     let (a, b) = (&nodes[0], &nodes[1]);
     let mut alice_a = connect(a, &alice).await;
     let mut bob_b = connect(b, &bob).await;
     let id = uuid::Uuid::new_v4().to_string();
-    alice_a
-        .send(json!({"type": "call_invite", "call_id": id, "to": to_user(&bob), "media": "video"}))
-        .await;
+    alice_a.send(invite(&id, &bob, "video")).await;
     bob_b.next_of("call_invite").await;
     bob_b.send(call("call_accept", &id)).await;
     alice_a.next_of("call_accepted").await;
@@ -715,20 +705,15 @@ async fn a_call_resumes_on_another_node(backend: common::Backend) {
 /// call ends as failed on both sides, its record is stored, and she can call him again at
 /// once from the other node; resuming the old call finds nothing.
 async fn a_node_that_stops_ends_its_calls(backend: common::Backend) {
-    let Some(nodes) = common::cluster_with(backend, 1, |_| {}).await else {
+    let Some((nodes, alice, bob)) = nodes_and_friends(backend, 1, |_| {}).await else {
         return;
     };
     let a = &nodes[0];
-    let alice = user(a, "alice").await;
-    let bob = user(a, "bob").await;
-    befriend(a, &alice, &bob).await;
     let mut bob_a = connect(a, &bob).await;
     let b = ChildNode::start(a).await;
     let mut alice_b = b.connect(&alice).await;
     let id = uuid::Uuid::new_v4().to_string();
-    alice_b
-        .send(json!({"type": "call_invite", "call_id": id, "to": to_user(&bob), "media": "audio"}))
-        .await;
+    alice_b.send(invite(&id, &bob, "audio")).await;
     bob_a.next_of("call_invite").await;
     bob_a.send(call("call_accept", &id)).await;
     alice_b.next_of("call_accepted").await;
@@ -753,11 +738,7 @@ async fn a_node_that_stops_ends_its_calls(backend: common::Backend) {
     alice_a.send(call("call_resume", &id)).await;
     assert_eq!(alice_a.next_of("error").await["code"], "not_found");
     let again = uuid::Uuid::new_v4().to_string();
-    alice_a
-        .send(
-            json!({"type": "call_invite", "call_id": again, "to": to_user(&bob), "media": "audio"}),
-        )
-        .await;
+    alice_a.send(invite(&again, &bob, "audio")).await;
     assert_eq!(
         alice_a.next_of("call_ringing").await["call_id"],
         again.as_str()
@@ -810,7 +791,7 @@ async fn the_login_and_registration_throttle_counts_on_every_node(backend: commo
 /// A user with tabs on two nodes gets one allowance of messages, and one of friend
 /// requests, not one per node.
 async fn message_and_request_allowances_hold_across_nodes(backend: common::Backend) {
-    let Some((nodes, alice, bob)) = two_nodes_and_friends(backend, |c| {
+    let Some((nodes, alice, bob)) = nodes_and_friends(backend, 2, |c| {
         c.ws_send_burst = 6;
         c.ws_send_rate = 1;
         // A burst of two: one for befriending Bob, one more.
@@ -919,7 +900,7 @@ async fn metrics_count_what_happens_and_stay_off_the_public_port(nodes: Vec<Test
 /// burst); a user sending from two nodes in turn still gets the burst, not more than a
 /// lease beyond it, and is then refused on both.
 async fn leased_message_tokens_keep_the_allowance_across_nodes(backend: common::Backend) {
-    let Some((nodes, alice, bob)) = two_nodes_and_friends(backend, |c| {
+    let Some((nodes, alice, bob)) = nodes_and_friends(backend, 2, |c| {
         c.ws_send_burst = 20;
         c.ws_send_rate = 1;
     })
@@ -960,7 +941,7 @@ async fn leased_message_tokens_keep_the_allowance_across_nodes(backend: common::
 /// closed one frees its place wherever it was; the allowance of frames other than messages
 /// (pings here) is one for the cluster, not one per node.
 async fn connections_and_frames_are_counted_over_every_node(backend: common::Backend) {
-    let Some((nodes, alice, _)) = two_nodes_and_friends(backend, |c| {
+    let Some((nodes, alice, _)) = nodes_and_friends(backend, 2, |c| {
         c.ws_max_connections_per_user = 3;
         c.ws_frame_burst = 20;
         c.ws_frame_rate = 1;

@@ -41,14 +41,19 @@ fn ringing_out() -> CallState {
     s
 }
 
+/// The relay rings this page for `call_id` from `from` (a voice call).
+fn invited(call_id: &str, from: &str) -> Input {
+    Input::Server(ServerEvent::CallInvite {
+        call_id: call_id.into(),
+        from: from.into(),
+        media: CallMedia::Audio,
+    })
+}
+
 /// A callee whose call rings here.
 fn ringing_in() -> CallState {
     let mut s = CallState::new();
-    s.apply(Input::Server(ServerEvent::CallInvite {
-        call_id: "c1".into(),
-        from: ANN.into(),
-        media: CallMedia::Audio,
-    }));
+    s.apply(invited("c1", ANN));
     s
 }
 
@@ -236,11 +241,7 @@ fn hanging_up_says_what_fits_where_the_call_stands() {
 #[test]
 fn an_invitation_during_a_call_is_declined_without_disturbing_it() {
     let mut s = connecting_caller();
-    let fx = s.apply(Input::Server(ServerEvent::CallInvite {
-        call_id: "c2".into(),
-        from: "bob-id".into(),
-        media: CallMedia::Audio,
-    }));
+    let fx = s.apply(invited("c2", "bob-id"));
     assert_eq!(
         sent(&fx),
         vec![ClientMessage::CallDecline {
@@ -552,19 +553,11 @@ fn nothing_to_resume_before_the_relay_knows_the_call() {
 #[test]
 fn a_call_rung_again_on_a_new_socket_keeps_ringing() {
     let mut s = ringing_in();
-    let fx = s.apply(Input::Server(ServerEvent::CallInvite {
-        call_id: "c1".into(),
-        from: ANN.into(),
-        media: CallMedia::Audio,
-    }));
+    let fx = s.apply(invited("c1", ANN));
     assert!(sent(&fx).is_empty(), "not declined: {fx:?}");
     assert_eq!(phase(&s), Some(Phase::Incoming));
     // Another call while this one rings is still refused.
-    let fx = s.apply(Input::Server(ServerEvent::CallInvite {
-        call_id: "c2".into(),
-        from: "bob-id".into(),
-        media: CallMedia::Audio,
-    }));
+    let fx = s.apply(invited("c2", "bob-id"));
     assert_eq!(
         sent(&fx),
         vec![ClientMessage::CallDecline {
