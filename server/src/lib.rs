@@ -195,8 +195,9 @@ pub async fn serve_until(
 }
 
 /// Shuts a server process down gracefully once `signal` completes: the calls held here
-/// ended, no new connections, every WebSocket closed with 1012 (clients reconnect at once, elsewhere on a cluster), the
-/// requests in progress answered, and every message received stored, within `grace`.
+/// ended, no new connections, every WebSocket closed with 1012 (clients reconnect at once,
+/// elsewhere on a cluster), the requests in progress answered, and every message received
+/// stored, within `grace`.
 pub async fn serve_with_shutdown(
     listener: tokio::net::TcpListener,
     router: Router,
